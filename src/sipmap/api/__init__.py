@@ -1,0 +1,1 @@
+"""The HTTP edge: routes, form decoding, JSON rendering, Twilio errors, auth."""

@@ -1,0 +1,86 @@
+"""Decoding form bodies and query strings into typed values, with Twilio-style errors.
+
+Twilio's names (PascalCase) exist only here and in rendering; the core speaks snake_case.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from ..core.errors import InvalidParameter, ServiceError
+
+MAX_BODY_BYTES = 64 * 1024
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+class BodyTooLarge(ServiceError):
+    status = 413
+
+    def __init__(self) -> None:
+        super().__init__(f"Request body exceeds {MAX_BODY_BYTES} bytes")
+
+
+def wire_name(field: str) -> str:
+    """snake_case core field → Twilio's PascalCase parameter name."""
+    return "".join(part.capitalize() for part in field.split("_"))
+
+
+def snake_name(param: str) -> str:
+    out = []
+    for i, c in enumerate(param):
+        if c.isupper() and i:
+            out.append("_")
+        out.append(c.lower())
+    return "".join(out)
+
+
+class Params:
+    """Parameters of one request (form body or query), each given at most once."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._values: dict[str, str] = {}
+        for key, value in pairs:
+            if key in self._values:
+                raise InvalidParameter(snake_name(key), "was given more than once")
+            self._values[key] = value
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> Params:
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+            # errors="strict": a %-escape that is not UTF-8 is an error, not U+FFFD
+            pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            raise ServiceError("Invalid request: parameters must be UTF-8 encoded") from None
+        return cls(pairs)
+
+    @classmethod
+    def from_body(cls, content_type: str | None, body: bytes) -> Params:
+        # Bodies of another content type carry no parameters (CONTRACT §1).
+        if content_type is None or content_type.split(";")[0].strip().lower() != FORM_TYPE:
+            return cls([])
+        return cls.decode(body)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._values
+
+    def text(self, name: str) -> str | None:
+        return self._values.get(name)
+
+    def integer(self, name: str, rule: str) -> int | None:
+        value = self._values.get(name)
+        if value is None:
+            return None
+        stripped = value.strip()
+        if not stripped or not stripped.lstrip("-").isdigit() or len(stripped) > 12:
+            raise InvalidParameter(snake_name(name), rule)
+        return int(stripped)
+
+    def boolean(self, name: str) -> bool | None:
+        value = self._values.get(name)
+        if value is None:
+            return None
+        lowered = value.strip().lower()
+        if lowered not in ("true", "false"):
+            raise InvalidParameter(snake_name(name), "must be true or false")
+        return lowered == "true"

@@ -1,0 +1,160 @@
+"""The `sipmap` command: serve the API, and thin operator commands over the service layer."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from . import __version__
+from .core.errors import ServiceError
+from .core.models import Account
+from .core.paging import MAX_PAGE_SIZE, PageRequest
+from .service import Context, Principal, Service
+from .settings import ENVIRONMENT, SERVE_SETTINGS, Setting
+from .store.sqlite import SqliteStore
+
+DB_SETTING = next(s for s in SERVE_SETTINGS if s.name == "db")
+
+
+def _add(parser: argparse.ArgumentParser, setting: Setting) -> None:
+    kind = int if isinstance(setting.default, int) else str
+    parser.add_argument(
+        setting.flag,
+        dest=setting.name,
+        type=kind,
+        default=setting.default,
+        help=f"{setting.help} (default: {setting.default})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sipmap",
+        description="Twilio-compatible Source IP Mappings: REST API, recognition and SIP edge.",
+        epilog="Environment: " + "; ".join(f"{s.env}: {s.help}" for s in ENVIRONMENT),
+    )
+    parser.add_argument("--version", action="version", version=f"sipmap {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="Run the HTTP API on the embedded SQLite store.")
+    for setting in SERVE_SETTINGS:
+        _add(serve, setting)
+
+    account = commands.add_parser("accounts", help="Create and list accounts.")
+    account_cmds = account.add_subparsers(dest="action", required=True)
+    create = account_cmds.add_parser(
+        "create", help="Create an account; prints its auth token once."
+    )
+    create.add_argument("--friendly-name", default=None, help="Name of the account.")
+    create.add_argument(
+        "--owner", default=None, help="SID of a top-level account to create a subaccount of."
+    )
+    account_cmds.add_parser("list", help="List top-level accounts and their subaccounts.")
+
+    keys = commands.add_parser("keys", help="Create and list API keys.")
+    key_cmds = keys.add_subparsers(dest="action", required=True)
+    key_create = key_cmds.add_parser("create", help="Create an API key; prints its secret once.")
+    key_create.add_argument("--account", required=True, help="SID of the key's account.")
+    key_create.add_argument("--friendly-name", default=None, help="Name of the key.")
+    key_list = key_cmds.add_parser("list", help="List an account's API keys.")
+    key_list.add_argument("--account", required=True, help="SID of the account.")
+
+    listing = commands.add_parser("list", help="List an account's resources as JSON lines.")
+    listing.add_argument("resource", choices=sorted(LISTS), help="What to list.")
+    listing.add_argument("--account", required=True, help="SID of the account.")
+
+    for sub in (create, account_cmds.choices["list"], key_create, key_list, listing):
+        _add(sub, DB_SETTING)
+    return parser
+
+
+def _print(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj, default=str))
+
+
+def _json(model: Any) -> dict[str, Any]:
+    fields = getattr(type(model), "__dataclass_fields__", {})
+    return {name: getattr(model, name) for name in fields if not name.endswith("_hash")}
+
+
+async def _each_page(fetch: Callable[[PageRequest], Awaitable[Any]]) -> list[Any]:
+    items: list[Any] = []
+    request = PageRequest(MAX_PAGE_SIZE)
+    while True:
+        page = await fetch(request)
+        items.extend(page.items)
+        if not page.has_next:
+            return items
+        last = page.items[-1]
+        sid = last.domain.sid if hasattr(last, "domain") else last.sid
+        request = PageRequest(MAX_PAGE_SIZE, request.page + 1, after_sid=sid)
+
+
+LISTS: dict[str, Callable[[Service, str], Callable[[PageRequest], Awaitable[Any]]]] = {
+    "ip-records": lambda s, a: lambda r: s.voice.list_ip_records(a, r),
+    "source-ip-mappings": lambda s, a: lambda r: s.voice.list_mappings(a, r),
+    "domains": lambda s, a: lambda r: s.domains.list(a, r),
+}
+
+
+async def _operate(args: argparse.Namespace) -> int:
+    store = SqliteStore(args.db)
+    service = Service(Context(store))
+    try:
+        if args.command == "accounts" and args.action == "create":
+            principal = None
+            if args.owner:
+                owner = await service.accounts.visible_account(
+                    Principal(args.owner, False), args.owner
+                )
+                if owner.owner_account_sid != owner.sid:
+                    print("error: --owner must be a top-level account", file=sys.stderr)
+                    return 2
+                principal = Principal(owner.sid, False)
+            account, token = await service.accounts.create_account(principal, args.friendly_name)
+            _print({**_json(account), "auth_token": token})
+        elif args.command == "accounts":
+            for account in await store.read(lambda tx: tx.find(Account)):
+                _print(_json(account))
+        elif args.command == "keys":
+            account = await service.accounts.visible_account(
+                Principal(args.account, False), args.account
+            )
+            if args.action == "create":
+                key, secret = await service.accounts.create_key(account, args.friendly_name)
+                _print({**_json(key), "secret": secret})
+            else:
+                for key in await _each_page(lambda r: service.accounts.list_keys(account, r)):
+                    _print(_json(key))
+        elif args.command == "list":
+            for item in await _each_page(LISTS[args.resource](service, args.account)):
+                if hasattr(item, "domain"):
+                    _print({**_json(item.domain), "auth_type": item.auth_type})
+                else:
+                    _print(_json(item))
+        return 0
+    finally:
+        await store.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from .server import serve
+
+        env = {s.name: os.environ.get(s.env or "") or None for s in ENVIRONMENT}
+        return serve(args, **env)
+    try:
+        return asyncio.run(_operate(args))
+    except ServiceError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

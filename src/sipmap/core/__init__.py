@@ -1,0 +1,1 @@
+"""The pure core: SIDs, clock, resource models, validation, errors and paging cursors."""

@@ -1,0 +1,77 @@
+"""The error catalogue. Errors are plain data; the HTTP edge renders them once.
+
+Each error carries Twilio's error code and HTTP status because both are part of
+the contract clients program against. Parameter names are the snake_case field
+names of the core; the edge spells them the way its wire format does.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    status: int = 400
+    code: int = 20001
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ServiceError):
+    """The resource does not exist or is not visible to the caller (never say which)."""
+
+    status = 404
+    code = 20404
+
+    def __init__(self) -> None:
+        super().__init__("not found")
+
+
+class MissingParameter(ServiceError):
+    def __init__(self, field: str) -> None:
+        super().__init__(f"Missing required parameter {field}")
+        self.field = field
+
+
+class InvalidParameter(ServiceError):
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"Invalid {field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = 20409
+
+
+class DomainNameUnavailable(ServiceError):
+    code = 21232
+
+
+class AclAlreadyMapped(ServiceError):
+    code = 21231
+
+    def __init__(self) -> None:
+        super().__init__("This IP Access Control List is already mapped to this SIP Domain")
+
+
+class LimitExceeded(ServiceError):
+    """A per-account or per-parent quota would be exceeded."""
+
+    code = 20001
+
+
+class InvalidPageToken(ServiceError):
+    code = 21481
+
+    def __init__(self) -> None:
+        super().__init__("Invalid PageToken")
+
+
+class AccountNotActive(ServiceError):
+    status = 401
+    code = 20005
+
+    def __init__(self) -> None:
+        super().__init__("Account not active")

@@ -1,0 +1,59 @@
+"""Changes a committed write made that recognition must reflect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .models import AclMapping, IpAddress, SipDomain, SourceIpMapping
+
+
+@dataclass(frozen=True, slots=True)
+class MappingSaved:
+    mapping: SourceIpMapping
+
+
+@dataclass(frozen=True, slots=True)
+class MappingDeleted:
+    mapping: SourceIpMapping
+
+
+@dataclass(frozen=True, slots=True)
+class DomainSaved:
+    domain: SipDomain
+
+
+@dataclass(frozen=True, slots=True)
+class DomainDeleted:
+    domain: SipDomain
+
+
+@dataclass(frozen=True, slots=True)
+class AclMappingSaved:
+    mapping: AclMapping
+
+
+@dataclass(frozen=True, slots=True)
+class AclMappingDeleted:
+    mapping: AclMapping
+
+
+@dataclass(frozen=True, slots=True)
+class IpAddressSaved:
+    address: IpAddress
+
+
+@dataclass(frozen=True, slots=True)
+class IpAddressDeleted:
+    address: IpAddress
+
+
+Event = (
+    MappingSaved
+    | MappingDeleted
+    | DomainSaved
+    | DomainDeleted
+    | AclMappingSaved
+    | AclMappingDeleted
+    | IpAddressSaved
+    | IpAddressDeleted
+)

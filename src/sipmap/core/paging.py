@@ -1,0 +1,55 @@
+"""Keyset paging: page requests, page tokens and pages.
+
+Lists are ordered by creation (oldest first). A page token names the SID at the
+edge of the page it came from (`PA<sid>`: items after it, `PB<sid>`: items before
+it), so a walk stays stable while other items are created or deleted, and page
+10,000 costs what page 0 costs. Without a token, `Page` selects by offset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from .errors import InvalidPageToken, InvalidParameter
+
+T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    page_size: int = DEFAULT_PAGE_SIZE
+    page: int = 0
+    after_sid: str | None = None  # exclusive
+    before_sid: str | None = None  # exclusive
+
+    @staticmethod
+    def create(page_size: int | None, page: int | None, token: str | None) -> PageRequest:
+        size = DEFAULT_PAGE_SIZE if page_size is None else page_size
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise InvalidParameter("page_size", f"must be an integer from 1 to {MAX_PAGE_SIZE}")
+        number = 0 if page is None else page
+        if number < 0:
+            raise InvalidParameter("page", "must be a non-negative integer")
+        if token is None:
+            return PageRequest(size, number)
+        if len(token) < 3 or token[:2] not in ("PA", "PB"):
+            raise InvalidPageToken()
+        sid = token[2:]
+        if token[:2] == "PA":
+            return PageRequest(size, number, after_sid=sid)
+        return PageRequest(size, number, before_sid=sid)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    request: PageRequest
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.request.page > 0 and bool(self.items)

@@ -1,0 +1,46 @@
+"""Twilio-style SIDs: a two-letter prefix and 32 lowercase hex digits."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+
+ACCOUNT = "AC"
+API_KEY = "SK"
+IP_RECORD = "IL"
+SOURCE_IP_MAPPING = "IB"
+SIP_DOMAIN = "SD"
+IP_ACCESS_CONTROL_LIST = "AL"
+IP_ADDRESS = "IP"
+REQUEST = "RQ"
+
+SidFactory = Callable[[str], str]
+
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def random_sid(prefix: str) -> str:
+    return prefix + secrets.token_hex(16)
+
+
+def counter_sids(start: int = 1) -> SidFactory:
+    """Deterministic SIDs for tests: AC00…01, AC00…02, …"""
+    state = {"n": start}
+
+    def make(prefix: str) -> str:
+        n = state["n"]
+        state["n"] = n + 1
+        return f"{prefix}{n:032x}"
+
+    return make
+
+
+def normalize(value: str, prefix: str) -> str | None:
+    """The canonical (lowercase hex) form of `value` if it is a SID with `prefix`, else None.
+
+    The specs' patterns accept either case in the hex part, so lookups must too.
+    """
+    if len(value) != 34 or value[:2] != prefix or not _HEX32.fullmatch(value, 2):
+        return None
+    return prefix + value[2:].lower()

@@ -1,0 +1,86 @@
+"""Validation rules for resource fields. Each raises InvalidParameter naming the field."""
+
+from __future__ import annotations
+
+import re
+from ipaddress import AddressValueError, IPv4Address
+from urllib.parse import urlsplit
+
+from .errors import InvalidParameter
+
+HTTP_METHODS = ("GET", "POST")
+MAX_URL_LENGTH = 2048
+
+
+def ipv4_address(field: str, value: str) -> str:
+    """A dotted-decimal IPv4 address, returned as given (Twilio stores it unmasked)."""
+    try:
+        IPv4Address(value)
+    except (AddressValueError, ValueError):
+        raise InvalidParameter(
+            field, "must be an IPv4 address in dotted decimal notation"
+        ) from None
+    return value
+
+
+def prefix_length(field: str, value: int, *, zero_means_host: bool = True) -> int:
+    # Twilio answers 0 (the API's documented default) with a /32 record.
+    if value == 0 and zero_means_host:
+        return 32
+    if not 1 <= value <= 32:
+        raise InvalidParameter(field, "must be an integer from 1 to 32")
+    return value
+
+
+def text(field: str, value: str, *, max_length: int, required: bool = False) -> str:
+    if required and not value.strip():
+        raise InvalidParameter(field, "must not be empty")
+    if len(value) > max_length:
+        raise InvalidParameter(field, f"must be at most {max_length} characters")
+    if any(ord(c) < 0x20 and c not in "\t" for c in value):
+        raise InvalidParameter(field, "must not contain control characters")
+    return value
+
+
+def http_url(field: str, value: str) -> str | None:
+    """An absolute http(s) URL; the empty string clears the field."""
+    if value == "":
+        return None
+    if len(value) > MAX_URL_LENGTH:
+        raise InvalidParameter(field, f"must be a URL of at most {MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidParameter(field, "must be an absolute http or https URL")
+    if any(c.isspace() for c in value):
+        raise InvalidParameter(field, "must not contain whitespace")
+    return value
+
+
+def http_method(field: str, value: str) -> str:
+    method = value.upper()
+    if method not in HTTP_METHODS:
+        raise InvalidParameter(field, "must be GET or POST")
+    return method
+
+
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def sip_domain_name(field: str, value: str, *, suffix: str) -> str:
+    """A SIP domain name: `<name>.<suffix>`, name of letters, digits and hyphens.
+
+    Returned lowercased: DNS names are case-insensitive, so uniqueness must be too.
+    """
+    name = value.lower()
+    tail = "." + suffix.lower()
+    if not name.endswith(tail) or len(name) > 253:
+        raise InvalidParameter(field, f"must be a name ending in .{suffix}")
+    head = name[: -len(tail)]
+    if not head or not all(_LABEL.fullmatch(label) for label in head.split(".")):
+        raise InvalidParameter(
+            field, "must start with letters, digits and hyphens (not at either end of a label)"
+        )
+    return name

@@ -1,0 +1,59 @@
+"""`sipmap serve`: one process, the HTTP API over the embedded SQLite store."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import uvicorn
+
+from .api.app import create_app
+from .service import Context, Service
+from .store.sqlite import SqliteStore
+
+log = logging.getLogger("sipmap")
+
+
+async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: str | None) -> None:
+    store = SqliteStore(args.db)
+    service = Service(Context(store, sip_domain_suffix=args.sip_domain_suffix))
+    account, token = await service.accounts.ensure_bootstrap(account_sid, auth_token)
+    if token is not None:
+        print(
+            f"Created account {account.sid} with auth token {token}\n"
+            "The token is shown only now; keep it.",
+            flush=True,
+        )
+    else:
+        print(f"Bootstrap account: {account.sid}", flush=True)
+    app = create_app(service, public_base_url=args.public_base_url)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=args.log_level == "debug",
+        server_header=False,
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    try:
+        await server.serve()
+    finally:
+        await store.close()
+
+
+def serve(args: argparse.Namespace, account_sid: str | None, auth_token: str | None) -> int:
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    try:
+        import uvloop
+
+        uvloop.run(_main(args, account_sid, auth_token))
+    except ImportError:  # pragma: no cover - uvloop is not built for every platform
+        asyncio.run(_main(args, account_sid, auth_token))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0

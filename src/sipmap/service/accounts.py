@@ -1,0 +1,292 @@
+"""Accounts, subaccounts, API keys and authentication."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, replace
+
+from ..core import sids, validation
+from ..core.errors import (
+    AccountNotActive,
+    InvalidParameter,
+    LimitExceeded,
+    NotFound,
+    ServiceError,
+)
+from ..core.models import Account, ApiKey
+from ..core.paging import Page, PageRequest
+from ..store.base import Tx
+from .context import Context
+
+MAX_SUBACCOUNTS = 1000
+ACCOUNT_STATUSES = ("active", "suspended", "closed")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request acts as: the account its credentials belong to."""
+
+    account_sid: str
+    is_subaccount: bool
+
+
+class AuthenticationFailed(ServiceError):
+    status = 401
+    code = 20003
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"Authentication Error - {detail}")
+
+
+class SubaccountForbidden(ServiceError):
+    status = 403
+    code = 20403
+
+    def __init__(self) -> None:
+        super().__init__("Subaccounts cannot create subaccounts")
+
+
+def new_secret() -> str:
+    return secrets.token_hex(16)
+
+
+class AccountService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._salt: bytes | None = None
+
+    # -- credentials ----------------------------------------------------------
+
+    async def _hasher(self) -> bytes:
+        # Tokens and secrets are 128-bit random values, so a keyed fast hash is the
+        # right tool (a slow KDF would cost every request and protect nothing more).
+        # The key is per database: a leaked table cannot be matched against another.
+        if self._salt is None:
+
+            def load(tx: Tx) -> str:
+                salt = tx.get_setting("credential_salt")
+                if salt is None:
+                    salt = secrets.token_hex(32)
+                    tx.set_setting("credential_salt", salt)
+                return salt
+
+            self._salt = bytes.fromhex(await self.ctx.store.write(load))
+        return self._salt
+
+    async def hash_secret(self, secret: str) -> str:
+        salt = await self._hasher()
+        return hmac.new(salt, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+    async def authenticate(self, username: str, password: str) -> Principal:
+        digest = await self.hash_secret(password)
+        if (account_sid := sids.normalize(username, sids.ACCOUNT)) is not None:
+            account = await self.ctx.store.read(lambda tx: tx.get(Account, account_sid))
+            stored = account.auth_token_hash if account else None
+        elif (key_sid := sids.normalize(username, sids.API_KEY)) is not None:
+
+            def key_and_account(tx: Tx) -> tuple[ApiKey | None, Account | None]:
+                key = tx.get(ApiKey, key_sid)
+                return key, (tx.get(Account, key.account_sid) if key else None)
+
+            key, account = await self.ctx.store.read(key_and_account)
+            stored = key.secret_hash if key else None
+        else:
+            raise AuthenticationFailed("invalid username")
+        # Compare even when nothing is stored, so timing does not tell which SIDs exist.
+        if not hmac.compare_digest(digest, stored or "0" * 64) or account is None:
+            raise AuthenticationFailed("invalid username")
+        if account.status != "active":
+            raise AccountNotActive()
+        return Principal(account.sid, account.owner_account_sid != account.sid)
+
+    # -- accounts ---------------------------------------------------------------
+
+    async def ensure_bootstrap(
+        self, sid: str | None, token: str | None, friendly_name: str = "sipmap"
+    ) -> tuple[Account, str | None]:
+        """The operator's top-level account: from the given credentials, else created once.
+
+        Returns the account and, when it was generated now, its token (to print once).
+        """
+        if sid is not None and sids.normalize(sid, sids.ACCOUNT) is None:
+            raise ValueError("SIPMAP_ACCOUNT_SID must be AC followed by 32 hex digits")
+        if (sid is None) != (token is None):
+            raise ValueError("set both SIPMAP_ACCOUNT_SID and SIPMAP_AUTH_TOKEN, or neither")
+        given_token = token
+        new_token = token or new_secret()
+        token_hash = await self.hash_secret(new_token)
+        now = self.ctx.clock()
+        wanted = sids.normalize(sid, sids.ACCOUNT) if sid else None
+
+        def run(tx: Tx) -> tuple[Account, bool]:
+            if wanted is not None:
+                existing = tx.get(Account, wanted)
+                if existing is not None:
+                    if existing.auth_token_hash != token_hash:  # the environment is authoritative
+                        existing = replace(existing, auth_token_hash=token_hash, date_updated=now)
+                        tx.update(existing)
+                    return existing, False
+                new_sid = wanted
+            else:
+                first = tx.find(Account, status=list(ACCOUNT_STATUSES))
+                top = [a for a in first if a.owner_account_sid == a.sid]
+                if top:
+                    return top[0], False
+                new_sid = self.ctx.new_sid(sids.ACCOUNT)
+            account = Account(new_sid, new_sid, friendly_name, "active", token_hash, now, now)
+            tx.insert(account)
+            return account, True
+
+        account, created = await self.ctx.store.write(run)
+        return account, (new_token if created and given_token is None else None)
+
+    async def create_account(
+        self, principal: Principal | None, friendly_name: str | None
+    ) -> tuple[Account, str]:
+        """A subaccount of the principal's account, or a top-level account (operator CLI)."""
+        if principal is not None and principal.is_subaccount:
+            raise SubaccountForbidden()
+        name = validation.text("friendly_name", friendly_name or "", max_length=64)
+        token = new_secret()
+        token_hash = await self.hash_secret(token)
+        now = self.ctx.clock()
+        sid = self.ctx.new_sid(sids.ACCOUNT)
+        owner = principal.account_sid if principal else sid
+
+        def run(tx: Tx) -> Account:
+            if (
+                principal is not None
+                and tx.count(Account, owner_account_sid=owner) > MAX_SUBACCOUNTS
+            ):
+                raise LimitExceeded(f"An account can have at most {MAX_SUBACCOUNTS} subaccounts")
+            label = name or f"SubAccount Created at {now:%Y-%m-%d %H:%M %p}"
+            account = Account(sid, owner, label, "active", token_hash, now, now)
+            tx.insert(account)
+            return account
+
+        return await self.ctx.store.write(run), token
+
+    async def visible_account(self, principal: Principal, account_sid: str) -> Account:
+        """The account at a 2010 path, if the principal may act on it; else NotFound."""
+        sid = sids.normalize(account_sid, sids.ACCOUNT)
+        if sid is None:
+            raise NotFound()
+        account = await self.ctx.store.read(lambda tx: tx.get(Account, sid))
+        if account is None or principal.account_sid not in (account.sid, account.owner_account_sid):
+            raise NotFound()
+        return account
+
+    async def list_accounts(
+        self,
+        principal: Principal,
+        request: PageRequest,
+        friendly_name: str | None = None,
+        status: str | None = None,
+    ) -> Page[Account]:
+        where: dict[str, object] = {}
+        if principal.is_subaccount:
+            where["sid"] = principal.account_sid
+        else:
+            where["owner_account_sid"] = principal.account_sid
+        if friendly_name is not None:
+            where["friendly_name"] = friendly_name
+        if status is not None:
+            where["status"] = self._status(status)
+        return await self.ctx.store.read(lambda tx: tx.page(Account, request, **where))
+
+    @staticmethod
+    def _status(value: str) -> str:
+        if value not in ACCOUNT_STATUSES:
+            raise InvalidParameter("status", "must be active, suspended or closed")
+        return value
+
+    async def update_account(
+        self,
+        principal: Principal,
+        account_sid: str,
+        friendly_name: str | None,
+        status: str | None,
+    ) -> Account:
+        account = await self.visible_account(principal, account_sid)
+        changes: dict[str, object] = {}
+        if friendly_name is not None:
+            changes["friendly_name"] = validation.text(
+                "friendly_name", friendly_name, max_length=64
+            )
+        if status is not None:
+            status = self._status(status)
+            if account.status == "closed" and status != "closed":
+                raise InvalidParameter("status", "a closed account cannot be reopened")
+            if account.sid == principal.account_sid and status != "active":
+                # Twilio's rule too: an account cannot suspend or close itself.
+                raise InvalidParameter("status", "an account cannot change its own status")
+            changes["status"] = status
+        now = self.ctx.clock()
+
+        def run(tx: Tx) -> Account:
+            current = tx.get(Account, account.sid)
+            if current is None:
+                raise NotFound()
+            updated = replace(current, **changes, date_updated=now)  # type: ignore[arg-type]
+            tx.update(updated)
+            return updated
+
+        return await self.ctx.store.write(run)
+
+    # -- API keys ----------------------------------------------------------------
+
+    async def create_key(self, account: Account, friendly_name: str | None) -> tuple[ApiKey, str]:
+        name = None
+        if friendly_name is not None:
+            name = validation.text("friendly_name", friendly_name, max_length=64)
+        secret = new_secret()
+        key = ApiKey(
+            self.ctx.new_sid(sids.API_KEY),
+            account.sid,
+            name,
+            await self.hash_secret(secret),
+            self.ctx.clock(),
+            self.ctx.clock(),
+        )
+        await self.ctx.store.write(lambda tx: tx.insert(key))
+        return key, secret
+
+    async def get_key(self, account: Account, key_sid: str) -> ApiKey:
+        sid = sids.normalize(key_sid, sids.API_KEY)
+        key = None
+        if sid is not None:
+            key = await self.ctx.store.read(lambda tx: tx.get(ApiKey, sid, account_sid=account.sid))
+        if key is None:
+            raise NotFound()
+        return key
+
+    async def list_keys(self, account: Account, request: PageRequest) -> Page[ApiKey]:
+        return await self.ctx.store.read(
+            lambda tx: tx.page(ApiKey, request, account_sid=account.sid)
+        )
+
+    async def update_key(self, account: Account, key_sid: str, friendly_name: str | None) -> ApiKey:
+        key = await self.get_key(account, key_sid)
+        name = key.friendly_name
+        if friendly_name is not None:
+            name = validation.text("friendly_name", friendly_name, max_length=64)
+        updated = replace(key, friendly_name=name, date_updated=self.ctx.clock())
+
+        def run(tx: Tx) -> ApiKey:
+            if tx.get(ApiKey, key.sid) is None:
+                raise NotFound()
+            tx.update(updated)
+            return updated
+
+        return await self.ctx.store.write(run)
+
+    async def delete_key(self, account: Account, key_sid: str) -> None:
+        key = await self.get_key(account, key_sid)
+
+        def run(tx: Tx) -> None:
+            if tx.delete(ApiKey, sid=key.sid) == 0:
+                raise NotFound()
+
+        await self.ctx.store.write(run)

@@ -1,0 +1,31 @@
+"""What every use case needs: the store, the clock, SID minting, settings, the publisher."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..core.clock import Clock, system_clock
+from ..core.events import Event
+from ..core.sids import SidFactory, random_sid
+from ..store.base import Store
+
+
+class Publisher(Protocol):
+    def publish(self, events: Sequence[Event]) -> None:
+        """Apply committed changes (to recognition) before the write is acknowledged."""
+
+
+class NullPublisher:
+    def publish(self, events: Sequence[Event]) -> None:
+        pass
+
+
+@dataclass
+class Context:
+    store: Store
+    clock: Clock = system_clock
+    new_sid: SidFactory = random_sid
+    sip_domain_suffix: str = "sip.twilio.com"
+    publisher: Publisher = field(default_factory=NullPublisher)

@@ -1,0 +1,208 @@
+"""Voice v1: IP records and source IP mappings, with their referential rules."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from ipaddress import IPv4Network
+
+from ..core import sids, validation
+from ..core.errors import Conflict, InvalidParameter, MissingParameter, NotFound
+from ..core.events import Event, MappingDeleted, MappingSaved
+from ..core.models import IpRecord, SipDomain, SourceIpMapping
+from ..core.paging import Page, PageRequest
+from ..store.base import Tx
+from .context import Context
+
+
+def _cidr(network: int, prefix_len: int) -> str:
+    return str(IPv4Network((network, prefix_len)))
+
+
+class VoiceService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    # -- IP records ---------------------------------------------------------------
+
+    async def create_ip_record(
+        self,
+        account_sid: str,
+        ip_address: str | None,
+        cidr_prefix_length: int | None,
+        friendly_name: str | None,
+    ) -> IpRecord:
+        if ip_address is None:
+            raise MissingParameter("ip_address")
+        address = validation.ipv4_address("ip_address", ip_address)
+        length = validation.prefix_length("cidr_prefix_length", cidr_prefix_length or 0)
+        name = None
+        if friendly_name is not None:
+            name = validation.text("friendly_name", friendly_name, max_length=255)
+        now = self.ctx.clock()
+        record = IpRecord(
+            self.ctx.new_sid(sids.IP_RECORD), account_sid, name, address, length, now, now
+        )
+        await self.ctx.store.write(lambda tx: tx.insert(record))
+        return record
+
+    async def get_ip_record(self, account_sid: str, sid: str) -> IpRecord:
+        canonical = sids.normalize(sid, sids.IP_RECORD)
+        record = None
+        if canonical is not None:
+            record = await self.ctx.store.read(
+                lambda tx: tx.get(IpRecord, canonical, account_sid=account_sid)
+            )
+        if record is None:
+            raise NotFound()
+        return record
+
+    async def list_ip_records(self, account_sid: str, request: PageRequest) -> Page[IpRecord]:
+        return await self.ctx.store.read(
+            lambda tx: tx.page(IpRecord, request, account_sid=account_sid)
+        )
+
+    async def update_ip_record(
+        self, account_sid: str, sid: str, friendly_name: str | None
+    ) -> IpRecord:
+        record = await self.get_ip_record(account_sid, sid)
+        name = record.friendly_name
+        if friendly_name is not None:
+            name = validation.text("friendly_name", friendly_name, max_length=255)
+        now = self.ctx.clock()
+
+        def run(tx: Tx) -> IpRecord:
+            current = tx.get(IpRecord, record.sid)
+            if current is None:
+                raise NotFound()
+            updated = replace(current, friendly_name=name, date_updated=now)
+            tx.update(updated)
+            return updated
+
+        return await self.ctx.store.write(run)
+
+    async def delete_ip_record(self, account_sid: str, sid: str) -> None:
+        record = await self.get_ip_record(account_sid, sid)
+
+        def run(tx: Tx) -> list[Event]:
+            # The record's mapping goes with it, in the same transaction.
+            mappings = tx.find(SourceIpMapping, ip_record_sid=record.sid)
+            tx.delete(SourceIpMapping, ip_record_sid=record.sid)
+            if tx.delete(IpRecord, sid=record.sid) == 0:
+                raise NotFound()
+            return [MappingDeleted(m) for m in mappings]
+
+        self.ctx.publisher.publish(await self.ctx.store.write(run))
+
+    # -- source IP mappings ----------------------------------------------------------
+
+    @staticmethod
+    def _reference(tx: Tx, account_sid: str, field: str, value: str | None, prefix: str) -> str:
+        if value is None:
+            raise MissingParameter(field)
+        sid = sids.normalize(value, prefix)
+        model = IpRecord if prefix == sids.IP_RECORD else SipDomain
+        if sid is None:
+            raise InvalidParameter(field, f"must be a SID starting with {prefix}")
+        if tx.get(model, sid, account_sid=account_sid) is None:
+            raise InvalidParameter(field, f"{value} does not exist in this account")
+        return sid
+
+    @staticmethod
+    def _check_network_free(tx: Tx, mapping: SourceIpMapping) -> None:
+        # Recognition must be unambiguous across all accounts: one network, one domain.
+        for other in tx.find(
+            SourceIpMapping, network=mapping.network, prefix_len=mapping.prefix_len
+        ):
+            if other.sid != mapping.sid and other.sip_domain_sid != mapping.sip_domain_sid:
+                raise Conflict(
+                    f"The network {_cidr(mapping.network, mapping.prefix_len)} is already "
+                    "mapped to another SIP domain"
+                )
+
+    async def create_mapping(
+        self, account_sid: str, ip_record_sid: str | None, sip_domain_sid: str | None
+    ) -> SourceIpMapping:
+        now = self.ctx.clock()
+        new_sid = self.ctx.new_sid(sids.SOURCE_IP_MAPPING)
+
+        def run(tx: Tx) -> SourceIpMapping:
+            record_sid = self._reference(
+                tx, account_sid, "ip_record_sid", ip_record_sid, sids.IP_RECORD
+            )
+            domain_sid = self._reference(
+                tx, account_sid, "sip_domain_sid", sip_domain_sid, sids.SIP_DOMAIN
+            )
+            existing = tx.find(SourceIpMapping, ip_record_sid=record_sid)
+            if existing:
+                raise Conflict(
+                    f"IP record {record_sid} is already mapped by source IP mapping {existing[0].sid}"
+                )
+            record = tx.get(IpRecord, record_sid)
+            assert record is not None
+            mapping = SourceIpMapping(
+                new_sid,
+                account_sid,
+                record_sid,
+                domain_sid,
+                record.network,
+                record.cidr_prefix_length,
+                now,
+                now,
+            )
+            self._check_network_free(tx, mapping)
+            tx.insert(mapping)
+            return mapping
+
+        mapping = await self.ctx.store.write(run)
+        self.ctx.publisher.publish([MappingSaved(mapping)])
+        return mapping
+
+    async def get_mapping(self, account_sid: str, sid: str) -> SourceIpMapping:
+        canonical = sids.normalize(sid, sids.SOURCE_IP_MAPPING)
+        mapping = None
+        if canonical is not None:
+            mapping = await self.ctx.store.read(
+                lambda tx: tx.get(SourceIpMapping, canonical, account_sid=account_sid)
+            )
+        if mapping is None:
+            raise NotFound()
+        return mapping
+
+    async def list_mappings(self, account_sid: str, request: PageRequest) -> Page[SourceIpMapping]:
+        return await self.ctx.store.read(
+            lambda tx: tx.page(SourceIpMapping, request, account_sid=account_sid)
+        )
+
+    async def update_mapping(
+        self, account_sid: str, sid: str, sip_domain_sid: str | None
+    ) -> SourceIpMapping:
+        mapping = await self.get_mapping(account_sid, sid)
+        now = self.ctx.clock()
+
+        def run(tx: Tx) -> SourceIpMapping:
+            domain_sid = self._reference(
+                tx, account_sid, "sip_domain_sid", sip_domain_sid, sids.SIP_DOMAIN
+            )
+            current = tx.get(SourceIpMapping, mapping.sid)
+            if current is None:
+                raise NotFound()
+            updated = replace(current, sip_domain_sid=domain_sid, date_updated=now)
+            self._check_network_free(tx, updated)
+            tx.update(updated)
+            return updated
+
+        updated = await self.ctx.store.write(run)
+        self.ctx.publisher.publish([MappingSaved(updated)])
+        return updated
+
+    async def delete_mapping(self, account_sid: str, sid: str) -> None:
+        mapping = await self.get_mapping(account_sid, sid)
+
+        def run(tx: Tx) -> SourceIpMapping:
+            current = tx.get(SourceIpMapping, mapping.sid)
+            if current is None or tx.delete(SourceIpMapping, sid=mapping.sid) == 0:
+                raise NotFound()
+            return current
+
+        deleted = await self.ctx.store.write(run)
+        self.ctx.publisher.publish([MappingDeleted(deleted)])
