@@ -5,12 +5,16 @@ Twilio's names (PascalCase) exist only here and in rendering; the core speaks sn
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl
 
 from ..core.errors import InvalidParameter, ServiceError
 
 MAX_BODY_BYTES = 64 * 1024
 FORM_TYPE = "application/x-www-form-urlencoded"
+# ASCII digits only: str.isdigit() also accepts superscripts (which int() rejects)
+# and other scripts' digits.
+_INTEGER = re.compile(r"-?[0-9]{1,12}")
 
 
 class BodyTooLarge(ServiceError):
@@ -72,7 +76,7 @@ class Params:
         if value is None:
             return None
         stripped = value.strip()
-        if not stripped or not stripped.lstrip("-").isdigit() or len(stripped) > 12:
+        if not _INTEGER.fullmatch(stripped):
             raise InvalidParameter(snake_name(name), rule)
         return int(stripped)
 
