@@ -49,6 +49,12 @@ class DomainNameUnavailable(ServiceError):
     code = 21232
 
 
+class InvalidDomainName(InvalidParameter):
+    """A SIP domain name breaking the naming rule: Twilio's code for it is 21232 as well."""
+
+    code = 21232
+
+
 class AclAlreadyMapped(ServiceError):
     code = 21231
 

@@ -6,7 +6,7 @@ import re
 from ipaddress import AddressValueError, IPv4Address
 from urllib.parse import urlsplit
 
-from .errors import InvalidParameter
+from .errors import InvalidDomainName, InvalidParameter
 
 HTTP_METHODS = ("GET", "POST")
 MAX_URL_LENGTH = 2048
@@ -77,10 +77,12 @@ def sip_domain_name(field: str, value: str, *, suffix: str) -> str:
     name = value.lower()
     tail = "." + suffix.lower()
     if not name.endswith(tail) or len(name) > 253:
-        raise InvalidParameter(field, f"must be a name ending in .{suffix}")
+        raise InvalidDomainName(field, f"must be a name ending in .{suffix}")
     head = name[: -len(tail)]
-    if not head or not all(_LABEL.fullmatch(label) for label in head.split(".")):
-        raise InvalidParameter(
+    # isascii(): some non-ASCII letters lowercase to ASCII ("\u212a", KELVIN SIGN -> "k").
+    labels_ok = value.isascii() and all(_LABEL.fullmatch(label) for label in head.split("."))
+    if not head or not labels_ok:
+        raise InvalidDomainName(
             field, "must start with letters, digits and hyphens (not at either end of a label)"
         )
     return name
