@@ -1,0 +1,133 @@
+"""Decoding form bodies and query strings (src/sipmap/api/params.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sipmap.api.params import FORM_TYPE, Params, snake_name, wire_name
+from sipmap.core.errors import InvalidParameter, ServiceError
+
+
+@pytest.mark.parametrize(
+    ("snake", "wire"),
+    [
+        ("ip_address", "IpAddress"),
+        ("cidr_prefix_length", "CidrPrefixLength"),
+        ("sip_domain_sid", "SipDomainSid"),
+        ("page_size", "PageSize"),
+        ("page", "Page"),
+        ("voice_status_callback_method", "VoiceStatusCallbackMethod"),
+    ],
+)
+def test_names_round_trip(snake: str, wire: str) -> None:
+    assert wire_name(snake) == wire
+    assert snake_name(wire) == snake
+
+
+def test_decode_form() -> None:
+    params = Params.decode(b"IpAddress=10.0.0.1&FriendlyName=a+b%20c&Empty=")
+    assert params.text("IpAddress") == "10.0.0.1"
+    assert params.text("FriendlyName") == "a b c"
+    assert params.text("Empty") == ""
+    assert "Empty" in params
+    assert params.text("Missing") is None
+    assert "Missing" not in params
+
+
+def test_decode_utf8_escapes() -> None:
+    assert Params.decode("FriendlyName=%C3%A9t%C3%A9").text("FriendlyName") == "été"
+    assert Params.decode("FriendlyName=été".encode()).text("FriendlyName") == "été"
+
+
+@pytest.mark.parametrize("raw", [b"FriendlyName=\xff", b"FriendlyName=%FF", b"A=%ED%A0%80"])
+def test_non_utf8_is_an_error(raw: bytes) -> None:
+    with pytest.raises(ServiceError) as info:
+        Params.decode(raw)
+    assert (info.value.status, info.value.code) == (400, 20001)
+    assert "UTF-8" in info.value.message
+
+
+def test_repeated_keys_are_an_error() -> None:
+    with pytest.raises(InvalidParameter) as info:
+        Params.decode(b"IpAddress=1.1.1.1&IpAddress=2.2.2.2")
+    assert info.value.field == "ip_address"
+    assert "more than once" in info.value.rule
+
+
+@pytest.mark.parametrize(
+    ("content_type", "has_params"),
+    [
+        (FORM_TYPE, True),
+        (f"{FORM_TYPE}; charset=utf-8", True),
+        ("Application/X-WWW-Form-URLEncoded", True),
+        (None, False),
+        ("application/json", False),
+        ("multipart/form-data; boundary=x", False),
+        ("text/plain", False),
+    ],
+)
+def test_only_form_bodies_carry_parameters(content_type: str | None, has_params: bool) -> None:
+    params = Params.from_body(content_type, b"IpAddress=10.0.0.1")
+    assert (params.text("IpAddress") == "10.0.0.1") is has_params
+
+
+def test_other_content_types_are_not_even_decoded() -> None:
+    # A JSON body with bytes that are not UTF-8 must not fail as a form would.
+    assert Params.from_body("application/json", b"\xff\xfe").text("IpAddress") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [("0", 0), ("32", 32), (" 7 ", 7), ("-1", -1), ("007", 7), ("999999999999", 999999999999)],
+)
+def test_integer(raw: str, value: int) -> None:
+    assert Params([("N", raw)]).integer("N", "rule") == value
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        " ",
+        "-",
+        "--5",
+        "+5",
+        "1.0",
+        "1e3",
+        "0x10",
+        "1_0",
+        "ten",
+        "1000000000000",  # 13 digits: longer than any value we accept
+        "\u00b2",  # superscript two: isdigit() but not int()
+        "\u0661",  # ARABIC-INDIC DIGIT ONE: int() accepts it, we don't
+        "\uff11",  # FULLWIDTH DIGIT ONE
+        "3\u0000",
+    ],
+)
+def test_integer_rejects(raw: str) -> None:
+    with pytest.raises(InvalidParameter) as info:
+        Params([("CidrPrefixLength", raw)]).integer("CidrPrefixLength", "must be an integer")
+    assert info.value.field == "cidr_prefix_length"
+    assert info.value.rule == "must be an integer"
+
+
+def test_integer_absent() -> None:
+    assert Params([]).integer("PageSize", "rule") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"), [("true", True), ("false", False), ("True", True), (" FALSE ", False)]
+)
+def test_boolean(raw: str, value: bool) -> None:
+    assert Params([("Secure", raw)]).boolean("Secure") is value
+
+
+@pytest.mark.parametrize("raw", ["", "1", "0", "yes", "on", "tru"])
+def test_boolean_rejects(raw: str) -> None:
+    with pytest.raises(InvalidParameter) as info:
+        Params([("SipRegistration", raw)]).boolean("SipRegistration")
+    assert info.value.field == "sip_registration"
+
+
+def test_boolean_absent() -> None:
+    assert Params([]).boolean("Secure") is None

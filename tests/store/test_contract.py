@@ -1,0 +1,562 @@
+"""The store contract: what every backend's `Store` and `Tx` must do.
+
+Every test takes the `store` fixture, parametrized over backends. Only SQLite exists
+today; a PostgreSQL backend is one more entry in `BACKENDS` (e.g. skipped unless a
+test database URL is configured) and must pass this file unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from sipmap.core.errors import InvalidPageToken, NotFound
+from sipmap.core.models import (
+    Account,
+    AclMapping,
+    ApiKey,
+    IpAccessControlList,
+    IpAddress,
+    IpRecord,
+    Model,
+    SipDomain,
+    SourceIpMapping,
+)
+from sipmap.core.paging import PageRequest
+from sipmap.store.base import Store, Tx
+from sipmap.store.sqlite import SqliteStore
+
+R = TypeVar("R")
+
+# -- backends ------------------------------------------------------------------------------
+
+
+def _sqlite(tmp_path: Path) -> Callable[[], Store]:
+    path = tmp_path / "contract.db"
+    return lambda: SqliteStore(path)
+
+
+# name -> a function of a scratch directory giving an opener: each call opens a store on
+# the same (initially empty) database.
+BACKENDS: dict[str, Callable[[Path], Callable[[], Store]]] = {"sqlite": _sqlite}
+
+
+class Harness:
+    """A store driven from synchronous tests through one event loop."""
+
+    def __init__(self, opener: Callable[[], Store], runner: asyncio.Runner) -> None:
+        self.opener = opener
+        self.runner = runner
+        self.store = opener()
+
+    def run(self, coro: Coroutine[Any, Any, R]) -> R:
+        return self.runner.run(coro)
+
+    def read(self, fn: Callable[[Tx], R]) -> R:
+        return self.run(self.store.read(fn))
+
+    def write(self, fn: Callable[[Tx], R]) -> R:
+        return self.run(self.store.write(fn))
+
+    def reopen(self) -> None:
+        self.run(self.store.close())
+        self.store = self.opener()
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    with asyncio.Runner() as runner:
+        harness = Harness(BACKENDS[request.param](tmp_path), runner)
+        try:
+            yield harness
+        finally:
+            runner.run(harness.store.close())
+
+
+# -- model factories ------------------------------------------------------------------------
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def sid(prefix: str, n: int) -> str:
+    return f"{prefix}{n:032x}"
+
+
+TOP = Account(sid("AC", 1), sid("AC", 1), "top", "active", "a" * 64, T0, T0)
+SUB = Account(sid("AC", 2), sid("AC", 1), "sub", "suspended", "b" * 64, T0, T0)
+
+
+def record(n: int, account: Account = TOP, **changes: Any) -> IpRecord:
+    base = IpRecord(sid("IL", n), account.sid, f"r{n}", f"10.0.{n % 256}.1", 24, T0, T0)
+    return replace(base, **changes)
+
+
+def domain(n: int, account: Account = TOP, **changes: Any) -> SipDomain:
+    base = SipDomain(
+        sid=sid("SD", n),
+        account_sid=account.sid,
+        domain_name=f"d{n}.sip.twilio.com",
+        friendly_name=None,
+        voice_url=None,
+        voice_method="POST",
+        voice_fallback_url="https://example.com/fallback",
+        voice_fallback_method="GET",
+        voice_status_callback_url=None,
+        voice_status_callback_method="POST",
+        sip_registration=False,
+        emergency_calling_enabled=True,
+        secure=False,
+        byoc_trunk_sid=None,
+        emergency_caller_sid=sid("PN", n),
+        date_created=T0,
+        date_updated=T0,
+    )
+    return replace(base, **changes)
+
+
+def mapping(n: int, rec: IpRecord, dom: SipDomain) -> SourceIpMapping:
+    return SourceIpMapping(sid("IB", n), rec.account_sid, rec.sid, dom.sid, rec.network, 24, T0, T0)
+
+
+def acl(n: int, account: Account = TOP) -> IpAccessControlList:
+    return IpAccessControlList(sid("AL", n), account.sid, f"acl{n}", T0, T0)
+
+
+def with_accounts(tx: Tx) -> None:
+    tx.insert(TOP)
+    tx.insert(SUB)
+
+
+@pytest.fixture
+def seeded(store: Harness) -> Harness:
+    store.write(with_accounts)
+    return store
+
+
+def insert_all(*objs: Model) -> Callable[[Tx], None]:
+    def run(tx: Tx) -> None:
+        for obj in objs:
+            tx.insert(obj)
+
+    return run
+
+
+# -- every model round-trips ------------------------------------------------------------------
+
+
+def every_model() -> list[Model]:
+    rec, dom, lst = record(1), domain(1), acl(1)
+    return [
+        ApiKey(sid("SK", 1), TOP.sid, None, "c" * 64, T0, T0 + timedelta(seconds=1)),
+        rec,
+        dom,
+        mapping(1, rec, dom),
+        lst,
+        IpAddress(sid("IP", 1), TOP.sid, lst.sid, "office", "192.0.2.7", 30, T0, T0),
+        AclMapping(lst.sid, TOP.sid, dom.sid, T0, T0),
+    ]
+
+
+def test_every_model_round_trips(seeded: Harness) -> None:
+    objs = every_model()
+    seeded.write(insert_all(*objs))
+
+    def read_back(tx: Tx) -> list[Model]:
+        out: list[Model] = [tx.get(Account, TOP.sid), tx.get(Account, SUB.sid)]  # type: ignore[list-item]
+        for obj in objs:
+            out.append(tx.get(type(obj), obj.sid))  # type: ignore[arg-type]
+        return out
+
+    got = seeded.read(read_back)
+    assert got == [TOP, SUB, *objs]
+    # Types survive, not just equality: booleans stay booleans, dates stay aware UTC.
+    dom = got[4]
+    assert isinstance(dom, SipDomain)
+    assert dom.emergency_calling_enabled is True and dom.secure is False
+    assert dom.date_created.tzinfo is not None and dom.date_created.utcoffset() == timedelta(0)
+
+
+def test_get(seeded: Harness) -> None:
+    seeded.write(insert_all(record(1), record(2, SUB)))
+    assert seeded.read(lambda tx: tx.get(IpRecord, sid("IL", 1))) == record(1)
+    assert seeded.read(lambda tx: tx.get(IpRecord, sid("IL", 3))) is None
+    # `where` narrows the lookup: another account's SID is simply not there.
+    assert seeded.read(lambda tx: tx.get(IpRecord, sid("IL", 2), account_sid=TOP.sid)) is None
+    assert seeded.read(lambda tx: tx.get(IpRecord, sid("IL", 2), account_sid=SUB.sid)) == record(
+        2, SUB
+    )
+    # A SID of another resource type is not found in this one's table.
+    assert seeded.read(lambda tx: tx.get(SipDomain, sid("IL", 1))) is None
+
+
+def test_find_and_count(seeded: Harness) -> None:
+    # SIDs descend while creation ascends: order must be creation order, not SID order.
+    recs = [
+        record(9, friendly_name=None),
+        record(8),
+        record(7, SUB),
+        record(6, cidr_prefix_length=32),
+    ]
+    seeded.write(insert_all(*recs))
+
+    def sids_of(**where: Any) -> list[str]:
+        return [r.sid for r in seeded.read(lambda tx: tx.find(IpRecord, **where))]
+
+    assert sids_of() == [r.sid for r in recs]
+    assert sids_of(account_sid=TOP.sid) == [sid("IL", 9), sid("IL", 8), sid("IL", 6)]
+    assert sids_of(account_sid=TOP.sid, cidr_prefix_length=24) == [sid("IL", 9), sid("IL", 8)]
+    assert sids_of(sid=[sid("IL", 6), sid("IL", 9), sid("IL", 5)]) == [sid("IL", 9), sid("IL", 6)]
+    assert sids_of(sid=("IL" + "f" * 32,)) == []
+    assert sids_of(sid=[]) == []
+    assert sids_of(friendly_name=None) == [sid("IL", 9)]
+    assert seeded.read(lambda tx: tx.count(IpRecord)) == 4
+    assert seeded.read(lambda tx: tx.count(IpRecord, account_sid=SUB.sid)) == 1
+    assert seeded.read(lambda tx: tx.count(IpRecord, sid=[])) == 0
+    assert seeded.read(lambda tx: tx.count(ApiKey)) == 0
+
+
+def test_find_converts_values(seeded: Harness) -> None:
+    seeded.write(insert_all(domain(1, secure=True), domain(2)))
+    secure = seeded.read(lambda tx: tx.find(SipDomain, secure=True))
+    assert [d.sid for d in secure] == [sid("SD", 1)]
+    assert seeded.read(lambda tx: tx.count(SipDomain, date_created=T0)) == 2
+    assert seeded.read(lambda tx: tx.count(SipDomain, date_created=T0 + timedelta(1))) == 0
+
+
+def test_update_replaces_the_row(seeded: Harness) -> None:
+    seeded.write(insert_all(record(1), record(2)))
+    changed = record(1, friendly_name=None, date_updated=T0 + timedelta(hours=1))
+    seeded.write(lambda tx: tx.update(changed))
+    assert seeded.read(lambda tx: tx.find(IpRecord)) == [changed, record(2)]
+
+
+def test_update_acl_mapping_is_keyed_by_domain_and_list(seeded: Harness) -> None:
+    lst, d1, d2 = acl(1), domain(1), domain(2)
+    m1 = AclMapping(lst.sid, TOP.sid, d1.sid, T0, T0)
+    m2 = AclMapping(lst.sid, TOP.sid, d2.sid, T0, T0)
+    seeded.write(insert_all(lst, d1, d2, m1, m2))
+    later = replace(m2, date_updated=T0 + timedelta(days=1))
+    seeded.write(lambda tx: tx.update(later))
+    assert seeded.read(lambda tx: tx.find(AclMapping)) == [m1, later]
+    assert seeded.read(lambda tx: tx.get(AclMapping, lst.sid, domain_sid=d2.sid)) == later
+
+
+def test_delete(seeded: Harness) -> None:
+    seeded.write(insert_all(record(1), record(2), record(3, SUB)))
+    assert seeded.write(lambda tx: tx.delete(IpRecord, account_sid=TOP.sid, sid=sid("IL", 3))) == 0
+    assert seeded.write(lambda tx: tx.delete(IpRecord, account_sid=TOP.sid)) == 2
+    assert seeded.write(lambda tx: tx.delete(IpRecord, sid=sid("IL", 1))) == 0
+    assert seeded.read(lambda tx: tx.find(IpRecord)) == [record(3, SUB)]
+
+
+# -- integrity the schema guarantees, whatever the service checks ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "duplicate",
+    [
+        pytest.param(lambda: record(1, friendly_name="again"), id="same-sid"),
+        pytest.param(lambda: domain(2, domain_name="d1.sip.twilio.com"), id="same-domain-name"),
+        pytest.param(lambda: mapping(2, record(1), domain(1)), id="second-mapping-of-a-record"),
+        pytest.param(lambda: AclMapping(sid("AL", 1), TOP.sid, sid("SD", 1), T0, T0), id="acl"),
+    ],
+)
+def test_unique_constraints(seeded: Harness, duplicate: Callable[[], Model]) -> None:
+    seeded.write(
+        insert_all(
+            record(1),
+            domain(1),
+            acl(1),
+            mapping(1, record(1), domain(1)),
+            AclMapping(sid("AL", 1), TOP.sid, sid("SD", 1), T0, T0),
+        )
+    )
+    before = seeded.read(lambda tx: [tx.count(m) for m in (IpRecord, SipDomain, SourceIpMapping)])
+    with pytest.raises(Exception):  # noqa: B017 - each backend raises its driver's error
+        seeded.write(lambda tx: tx.insert(duplicate()))
+    after = seeded.read(lambda tx: [tx.count(m) for m in (IpRecord, SipDomain, SourceIpMapping)])
+    assert before == after
+
+
+def test_no_dangling_references(seeded: Harness) -> None:
+    rec, dom = record(1), domain(1)
+    with pytest.raises(Exception):  # noqa: B017
+        seeded.write(lambda tx: tx.insert(mapping(1, rec, dom)))
+    seeded.write(insert_all(rec, dom, mapping(1, rec, dom)))
+    with pytest.raises(Exception):  # noqa: B017
+        seeded.write(lambda tx: tx.delete(IpRecord, sid=rec.sid))
+    with pytest.raises(Exception):  # noqa: B017
+        seeded.write(lambda tx: tx.delete(SipDomain, sid=dom.sid))
+    with pytest.raises(Exception):  # noqa: B017
+        seeded.write(lambda tx: tx.insert(record(2, account=replace(TOP, sid=sid("AC", 99)))))
+    assert seeded.read(lambda tx: (tx.count(IpRecord), tx.count(SourceIpMapping))) == (1, 1)
+
+
+# -- settings ----------------------------------------------------------------------------------
+
+
+def test_settings(store: Harness) -> None:
+    assert store.read(lambda tx: tx.get_setting("k")) is None
+    store.write(lambda tx: tx.set_setting("k", "v1"))
+    assert store.read(lambda tx: tx.get_setting("k")) == "v1"
+    store.write(lambda tx: tx.set_setting("k", "v2"))
+    store.write(lambda tx: tx.set_setting("other", ""))
+    assert store.read(lambda tx: (tx.get_setting("k"), tx.get_setting("other"))) == ("v2", "")
+
+
+# -- paging ------------------------------------------------------------------------------------
+
+
+def page_of(
+    store: Harness,
+    size: int,
+    page: int = 0,
+    after: str | None = None,
+    before: str | None = None,
+    **where: Any,
+) -> tuple[list[int], bool]:
+    """(numbers of the records on the page, has_next)."""
+    request = PageRequest(size, page, after_sid=after, before_sid=before)
+    result = store.read(lambda tx: tx.page(IpRecord, request, **where))
+    assert result.request == request
+    return [int(r.sid[2:], 16) for r in result.items], result.has_next
+
+
+@pytest.fixture
+def seven(seeded: Harness) -> Harness:
+    # Created in this order; SIDs deliberately not in creation order.
+    seeded.write(insert_all(*(record(n) for n in (50, 40, 30, 20, 10, 60, 70))))
+    seeded.write(insert_all(record(99, SUB)))
+    return seeded
+
+
+def test_page_forward_by_token(seven: Harness) -> None:
+    assert page_of(seven, 3, account_sid=TOP.sid) == ([50, 40, 30], True)
+    assert page_of(seven, 3, 1, after=sid("IL", 30), account_sid=TOP.sid) == ([20, 10, 60], True)
+    assert page_of(seven, 3, 2, after=sid("IL", 60), account_sid=TOP.sid) == ([70], False)
+    assert page_of(seven, 3, 3, after=sid("IL", 70), account_sid=TOP.sid) == ([], False)
+
+
+def test_page_by_offset(seven: Harness) -> None:
+    assert page_of(seven, 3, 1, account_sid=TOP.sid) == ([20, 10, 60], True)
+    assert page_of(seven, 3, 2, account_sid=TOP.sid) == ([70], False)
+    assert page_of(seven, 3, 5, account_sid=TOP.sid) == ([], False)
+    assert page_of(seven, 7, 0, account_sid=TOP.sid) == ([50, 40, 30, 20, 10, 60, 70], False)
+    assert page_of(seven, 1000, 0) == ([50, 40, 30, 20, 10, 60, 70, 99], False)
+
+
+def test_page_exact_multiple_has_no_next(seven: Harness) -> None:
+    seven.write(lambda tx: tx.delete(IpRecord, sid=sid("IL", 70)))
+    assert page_of(seven, 3, 1, after=sid("IL", 30), account_sid=TOP.sid) == ([20, 10, 60], False)
+
+
+def test_page_empty(seeded: Harness) -> None:
+    assert page_of(seeded, 50) == ([], False)
+
+
+def test_page_backward(seven: Harness) -> None:
+    assert page_of(seven, 3, 1, before=sid("IL", 70), account_sid=TOP.sid) == (
+        [20, 10, 60],
+        True,
+    )
+    assert page_of(seven, 3, 0, before=sid("IL", 20), account_sid=TOP.sid) == (
+        [50, 40, 30],
+        True,
+    )
+    assert page_of(seven, 3, 0, before=sid("IL", 40), account_sid=TOP.sid) == ([50], True)
+
+
+def test_page_where_isolates_accounts(seven: Harness) -> None:
+    assert page_of(seven, 3, account_sid=SUB.sid) == ([99], False)
+    # A token naming another account's item is not a place in this list.
+    with pytest.raises(InvalidPageToken):
+        page_of(seven, 3, 1, after=sid("IL", 99), account_sid=TOP.sid)
+    with pytest.raises(InvalidPageToken):
+        page_of(seven, 3, 1, before=sid("IL", 50), account_sid=SUB.sid)
+
+
+@pytest.mark.parametrize(
+    "token_sid",
+    ["IL" + "f" * 32, sid("SD", 1), sid("AC", 1), "", "x' OR '1'='1", "IL" + "0" * 31 + "%"],
+)
+def test_page_invalid_token(seven: Harness, token_sid: str) -> None:
+    seven.write(insert_all(domain(1)))
+    with pytest.raises(InvalidPageToken):
+        page_of(seven, 3, 1, after=token_sid)
+    with pytest.raises(InvalidPageToken):
+        page_of(seven, 3, 1, before=token_sid)
+
+
+def test_tombstoned_tokens_keep_their_place(seven: Harness) -> None:
+    # The item a token names is deleted between pages: the walk resumes where it was.
+    seven.write(lambda tx: tx.delete(IpRecord, sid=[sid("IL", 30), sid("IL", 20)]))
+    assert page_of(seven, 3, 1, after=sid("IL", 30), account_sid=TOP.sid) == ([10, 60, 70], False)
+    assert page_of(seven, 2, 1, before=sid("IL", 20), account_sid=TOP.sid) == ([50, 40], True)
+    assert page_of(seven, 3, 1, after=sid("IL", 20), account_sid=TOP.sid) == ([10, 60, 70], False)
+
+
+def test_positions_are_never_reused(seeded: Harness) -> None:
+    seeded.write(insert_all(record(1), record(2)))
+    seeded.write(lambda tx: tx.delete(IpRecord, sid=sid("IL", 2)))  # the newest
+    seeded.write(insert_all(record(3)))
+    assert page_of(seeded, 10, 1, after=sid("IL", 2)) == ([3], False)
+    assert page_of(seeded, 10, 1, after=sid("IL", 1)) == ([3], False)
+    assert page_of(seeded, 10, 0, before=sid("IL", 2)) == ([1], True)
+
+
+def test_walk_is_stable_under_concurrent_changes(seeded: Harness) -> None:
+    seeded.write(insert_all(*(record(n) for n in range(1, 21))))
+    seen: list[int] = []
+    after: str | None = None
+    page, next_new = 0, 100
+    while True:
+        numbers, has_next = page_of(seeded, 4, page, after=after)
+        seen.extend(numbers)
+        if not has_next:
+            break
+        after = sid("IL", numbers[-1])
+        page += 1
+        # Between pages: delete the item just returned last and one not reached yet,
+        # and create a new one.
+        doomed = [numbers[-1], numbers[-1] + 2]
+        seeded.write(lambda tx, d=doomed: tx.delete(IpRecord, sid=[sid("IL", n) for n in d]))
+        seeded.write(insert_all(record(next_new)))
+        next_new += 1
+    survivors = seeded.read(lambda tx: {int(r.sid[2:], 16) for r in tx.find(IpRecord)})
+    assert len(seen) == len(set(seen)), "an item was returned twice"
+    # Everything that existed for the whole walk was returned.
+    assert {n for n in survivors if n < 100} <= set(seen)
+    # Nothing that was already deleted when its page was read came back.
+    assert set(seen) <= set(range(1, 21)) | set(range(100, next_new))
+
+
+# -- transactions ---------------------------------------------------------------------------------
+
+
+class Boom(Exception):
+    pass
+
+
+def test_write_returns_the_functions_result(seeded: Harness) -> None:
+    assert seeded.write(lambda tx: (tx.insert(record(1)), tx.count(IpRecord))[1]) == 1
+
+
+def test_failed_write_changes_nothing(seeded: Harness) -> None:
+    seeded.write(insert_all(record(1)))
+
+    def half_done(tx: Tx) -> None:
+        tx.insert(record(2))
+        tx.update(record(1, friendly_name="changed"))
+        tx.delete(IpRecord, sid=sid("IL", 1))
+        tx.set_setting("k", "v")
+        raise Boom
+
+    with pytest.raises(Boom):
+        seeded.write(half_done)
+    assert seeded.read(lambda tx: (tx.find(IpRecord), tx.get_setting("k"))) == ([record(1)], None)
+
+
+def test_service_errors_pass_through(seeded: Harness) -> None:
+    def missing(tx: Tx) -> None:
+        raise NotFound()
+
+    with pytest.raises(NotFound):
+        seeded.write(missing)
+    with pytest.raises(NotFound):
+        seeded.read(missing)
+
+
+def test_writes_are_serialised(seeded: Harness) -> None:
+    # Each write reads the count and inserts a row named after it: if two writes ever
+    # saw the same state, two rows would get the same name.
+    def next_record(tx: Tx) -> int:
+        n = tx.count(IpRecord) + 1
+        tx.insert(record(n))
+        return n
+
+    async def race() -> list[int]:
+        return await asyncio.gather(*(seeded.store.write(next_record) for _ in range(100)))
+
+    assert sorted(seeded.run(race())) == list(range(1, 101))
+    assert seeded.read(lambda tx: tx.count(IpRecord)) == 100
+
+
+def test_one_failing_job_does_not_affect_the_others(seeded: Harness) -> None:
+    # Writes queued while another commits may share a transaction (group commit).
+    # Hold the writer inside a first write so that the rest queue up together.
+    inside, release = threading.Event(), threading.Event()
+
+    def blocker(tx: Tx) -> str:
+        tx.insert(record(1))
+        inside.set()
+        assert release.wait(10), "never released"
+        return "blocker"
+
+    def insert(n: int) -> Callable[[Tx], int]:
+        def run(tx: Tx) -> int:
+            tx.insert(record(n))
+            return n
+
+        return run
+
+    def fails(tx: Tx) -> None:
+        tx.insert(record(3))
+        tx.set_setting("failed", "yes")
+        raise Boom
+
+    def violates(tx: Tx) -> None:
+        tx.insert(record(5))
+        tx.insert(record(1))  # duplicate SID: the driver's integrity error
+
+    async def scenario() -> list[Any]:
+        first = asyncio.ensure_future(seeded.store.write(blocker))
+        await asyncio.to_thread(inside.wait, 10)
+        jobs = [insert(2), fails, insert(4), violates, insert(6)]
+        queued = [asyncio.ensure_future(seeded.store.write(job)) for job in jobs]
+        await asyncio.sleep(0)  # let every task queue its job (a yield, not a timing wait)
+        release.set()
+        return await asyncio.gather(first, *queued, return_exceptions=True)
+
+    results = seeded.run(scenario())
+    assert results[0] == "blocker"
+    assert results[1] == 2 and results[3] == 4 and results[5] == 6
+    assert isinstance(results[2], Boom)
+    assert isinstance(results[4], Exception) and not isinstance(results[4], Boom)
+    stored = seeded.read(lambda tx: [int(r.sid[2:], 16) for r in tx.find(IpRecord)])
+    assert stored == [1, 2, 4, 6]
+    assert seeded.read(lambda tx: tx.get_setting("failed")) is None
+
+
+def test_read_blocking_sees_committed_writes(seeded: Harness) -> None:
+    seeded.write(insert_all(record(1)))
+    assert seeded.store.read_blocking(lambda tx: tx.find(IpRecord)) == [record(1)]
+
+
+def test_reads_see_a_snapshot_after_each_write(seeded: Harness) -> None:
+    for n in range(1, 6):
+        seeded.write(insert_all(record(n)))
+        assert seeded.read(lambda tx: tx.count(IpRecord)) == n
+
+
+def test_durable_across_reopen(seeded: Harness) -> None:
+    rec, dom = record(1), domain(1)
+    seeded.write(insert_all(rec, dom, mapping(1, rec, dom)))
+    seeded.write(lambda tx: tx.set_setting("salt", "00ff"))
+    seeded.write(lambda tx: tx.delete(IpRecord, sid=sid("IL", 404)))
+    seeded.reopen()
+    assert seeded.read(lambda tx: tx.find(SourceIpMapping)) == [mapping(1, rec, dom)]
+    assert seeded.read(lambda tx: tx.get_setting("salt")) == "00ff"
+    assert seeded.read(lambda tx: tx.get(Account, SUB.sid)) == SUB
+    # Positions survive too: a token issued before the restart still works.
+    seeded.write(insert_all(record(2)))
+    seeded.write(lambda tx: tx.delete(SourceIpMapping, ip_record_sid=sid("IL", 1)))
+    seeded.write(lambda tx: tx.delete(IpRecord, sid=sid("IL", 1)))
+    seeded.reopen()
+    assert page_of(seeded, 5, 1, after=sid("IL", 1)) == ([2], False)
