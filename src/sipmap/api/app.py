@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..core.errors import NotFound, ServiceError
 from ..service import Service
-from . import v1, v2010
+from . import acls, v1, v2010
 from .call import Handler, endpoint, error_response, json_response
 from .errors import method_not_allowed
 
@@ -87,7 +87,12 @@ def create_app(
     public_base_url: str | None = None,
     extra_routes: Mapping[str, Mapping[str, Handler]] | None = None,
 ) -> ASGIApp:
-    table: dict[str, Mapping[str, Handler]] = {**v1.ROUTES, **v2010.ROUTES, **(extra_routes or {})}
+    table: dict[str, Mapping[str, Handler]] = {
+        **v1.ROUTES,
+        **v2010.ROUTES,
+        **acls.ROUTES,
+        **(extra_routes or {}),
+    }
     base = public_base_url.rstrip("/") if public_base_url else None
     routes: list[Any] = [Route("/health", health, methods=["GET"])]
     for path, handlers in table.items():

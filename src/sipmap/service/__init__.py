@@ -6,6 +6,7 @@ The HTTP API and the CLI both call these; neither touches the store directly.
 from __future__ import annotations
 
 from .accounts import AccountService, Principal
+from .acls import AclService
 from .context import Context, Publisher
 from .domains import DomainService
 from .voice import VoiceService
@@ -17,6 +18,7 @@ class Service:
         self.accounts = AccountService(ctx)
         self.domains = DomainService(ctx)
         self.voice = VoiceService(ctx)
+        self.acls = AclService(ctx)
 
 
 __all__ = ["Context", "Principal", "Publisher", "Service"]
