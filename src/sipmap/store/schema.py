@@ -24,6 +24,15 @@ KEYS: dict[type[Any], tuple[str, ...]] = {
     model: ("domain_sid", "sid") if model is models.AclMapping else ("sid",) for model in TABLES
 }
 
+# The column a list of each model is scoped by (the account, or the parent resource).
+SCOPES: dict[type[Any], str] = {
+    models.Account: "owner_account_sid",
+    models.IpAddress: "ip_access_control_list_sid",
+    models.AclMapping: "domain_sid",
+}
+for _model in TABLES:
+    SCOPES.setdefault(_model, "account_sid")
+
 COLUMNS: dict[type[Any], tuple[str, ...]] = {
     model: tuple(f.name for f in fields(model)) for model in TABLES
 }
@@ -41,14 +50,24 @@ def to_db(value: Any) -> Any:
     return value
 
 
+def _converter(kind: str) -> Any:
+    if kind == "datetime":
+        return lambda value: datetime.fromtimestamp(value, UTC)
+    if kind == "bool":
+        return bool
+    return None
+
+
+# Per model, the conversion of each column (None: stored as is), computed once.
+_CONVERTERS: dict[type[Any], tuple[tuple[str, Any], ...]] = {
+    model: tuple((name, _converter(kind)) for name, kind in _KINDS[model].items())
+    for model in TABLES
+}
+
+
 def from_row(model: type[models.M], row: tuple[Any, ...]) -> models.M:
-    kinds = _KINDS[model]
-    values: dict[str, Any] = {}
-    for name, value in zip(COLUMNS[model], row, strict=True):
-        kind = kinds[name]
-        if kind == "datetime":
-            value = datetime.fromtimestamp(value, UTC)
-        elif kind == "bool":
-            value = bool(value)
-        values[name] = value
+    values = {
+        name: value if convert is None else convert(value)
+        for (name, convert), value in zip(_CONVERTERS[model], row, strict=True)
+    }
     return model(**values)

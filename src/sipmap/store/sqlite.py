@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from ..core.errors import InvalidPageToken
 from ..core.models import M, Model
 from ..core.paging import Page, PageRequest
-from .schema import COLUMNS, KEYS, TABLES, from_row, to_db
+from .schema import COLUMNS, KEYS, SCOPES, TABLES, from_row, to_db
 
 R = TypeVar("R")
 
@@ -61,6 +61,25 @@ def _where(where: dict[str, Any]) -> tuple[str, list[Any]]:
     return (" AND ".join(clauses) or "1"), params
 
 
+_INSERT_SQL = {
+    model: f"INSERT INTO {table} ({','.join(COLUMNS[model])}) "
+    f"VALUES ({','.join('?' * len(COLUMNS[model]))})"
+    for model, table in TABLES.items()
+}
+_SELECT_SQL: dict[tuple[str, str, str], str] = {}
+
+
+def _select_sql(model: type[Any], clause: str, tail: str) -> str:
+    # Statements are few and repeat on every request: build each string once.
+    key = (TABLES[model], clause, tail)
+    sql = _SELECT_SQL.get(key)
+    if sql is None:
+        sql = f"SELECT {','.join(COLUMNS[model])} FROM {key[0]} WHERE {clause} {tail}"
+        if len(_SELECT_SQL) < 1024:
+            _SELECT_SQL[key] = sql
+    return sql
+
+
 class SqliteTx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -69,15 +88,12 @@ class SqliteTx:
         self, model: type[M], where: dict[str, Any], tail: str = "", *extra: Any
     ) -> list[M]:
         clause, params = _where(where)
-        sql = f"SELECT {','.join(COLUMNS[model])} FROM {TABLES[model]} WHERE {clause} {tail}"
-        rows = self._conn.execute(sql, [*params, *extra]).fetchall()
+        rows = self._conn.execute(_select_sql(model, clause, tail), [*params, *extra]).fetchall()
         return [from_row(model, row) for row in rows]
 
     def insert(self, obj: Model) -> None:
         model = type(obj)
-        cols = COLUMNS[model]
-        sql = f"INSERT INTO {TABLES[model]} ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})"
-        self._conn.execute(sql, [to_db(getattr(obj, c)) for c in cols])
+        self._conn.execute(_INSERT_SQL[model], [to_db(getattr(obj, c)) for c in COLUMNS[model]])
 
     def update(self, obj: Model) -> None:
         model = type(obj)
@@ -107,8 +123,8 @@ class SqliteTx:
         table = TABLES[model]
         clause, params = _where(where)
         self._conn.execute(
-            f"INSERT OR IGNORE INTO tombstones (tbl, sid, seq) "
-            f"SELECT ?, sid, seq FROM {table} WHERE {clause}",
+            f"INSERT OR IGNORE INTO tombstones (tbl, sid, seq, scope) "
+            f"SELECT ?, sid, seq, {SCOPES[model]} FROM {table} WHERE {clause}",
             [table, *params],
         )
         return self._conn.execute(f"DELETE FROM {table} WHERE {clause}", params).rowcount
@@ -118,9 +134,12 @@ class SqliteTx:
         clause, params = _where({"sid": sid, **where})
         row = self._conn.execute(f"SELECT seq FROM {table} WHERE {clause}", params).fetchone()
         if row is None:
-            row = self._conn.execute(
-                "SELECT max(seq) FROM tombstones WHERE tbl = ? AND sid = ?", (table, sid)
-            ).fetchone()
+            sql = "SELECT max(seq) FROM tombstones WHERE tbl = ? AND sid = ?"
+            args: list[Any] = [table, sid]
+            if SCOPES[model] in where:
+                sql += " AND scope = ?"
+                args.append(where[SCOPES[model]])
+            row = self._conn.execute(sql, args).fetchone()
         if row is None or row[0] is None:
             raise InvalidPageToken()
         return int(row[0])
@@ -173,13 +192,14 @@ class _Blocking:
         self.error: BaseException | None = None
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+def _settle(outcomes: list[tuple[Any, Any, BaseException | None]]) -> None:
+    for future, result, error in outcomes:
+        if future.cancelled():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
 
 
 class SqliteStore:
@@ -272,13 +292,17 @@ class SqliteStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             outcomes = [(job, None, exc) for job in batch]
+        # One wake-up per event loop per batch, not one per write.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any, BaseException | None]]] = {}
         for job, result, error in outcomes:
             if job.loop is None:
                 waiter: _Blocking = job.future
                 waiter.result, waiter.error = result, error
                 waiter.done.set()
             else:
-                job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+                by_loop.setdefault(job.loop, []).append((job.future, result, error))
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(_settle, settled)
 
     async def close(self) -> None:
         self._jobs.put(None)
