@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass, replace
 
 from ..core import sids, validation
@@ -21,6 +22,10 @@ from ..store.base import Tx
 from .context import Context
 
 MAX_SUBACCOUNTS = 1000
+# How long a verified credential is trusted without looking at the store again.
+# Revocations made through this process clear the cache at once; the TTL bounds
+# how long another node sharing the database may still accept a revoked one.
+CREDENTIAL_CACHE_SECONDS = 5.0
 ACCOUNT_STATUSES = ("active", "suspended", "closed")
 
 
@@ -56,6 +61,7 @@ class AccountService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self._salt: bytes | None = None
+        self._verified: dict[tuple[str, bytes], tuple[Principal, float]] = {}
 
     # -- credentials ----------------------------------------------------------
 
@@ -80,6 +86,20 @@ class AccountService:
         return hmac.new(salt, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
     async def authenticate(self, username: str, password: str) -> Principal:
+        cache_key = (username, hashlib.sha256(password.encode("utf-8", "surrogatepass")).digest())
+        cached = self._verified.get(cache_key)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        principal = await self._verify(username, password)
+        if len(self._verified) > 10_000:
+            self._verified.clear()
+        self._verified[cache_key] = (principal, time.monotonic() + CREDENTIAL_CACHE_SECONDS)
+        return principal
+
+    def forget_credentials(self) -> None:
+        self._verified.clear()
+
+    async def _verify(self, username: str, password: str) -> Principal:
         digest = await self.hash_secret(password)
         if (account_sid := sids.normalize(username, sids.ACCOUNT)) is not None:
             account = await self.ctx.store.read(lambda tx: tx.get(Account, account_sid))
@@ -140,6 +160,7 @@ class AccountService:
             return account, True
 
         account, created = await self.ctx.store.write(run)
+        self.forget_credentials()
         return account, (new_token if created and given_token is None else None)
 
     async def create_account(
@@ -233,7 +254,9 @@ class AccountService:
             tx.update(updated)
             return updated
 
-        return await self.ctx.store.write(run)
+        updated = await self.ctx.store.write(run)
+        self.forget_credentials()
+        return updated
 
     # -- API keys ----------------------------------------------------------------
 
@@ -290,3 +313,4 @@ class AccountService:
                 raise NotFound()
 
         await self.ctx.store.write(run)
+        self.forget_credentials()
