@@ -131,8 +131,12 @@ class SqliteTx:
 
     def _seq_of(self, model: type[Any], sid: str, where: dict[str, Any]) -> int:
         table = TABLES[model]
-        clause, params = _where({"sid": sid, **where})
-        row = self._conn.execute(f"SELECT seq FROM {table} WHERE {clause}", params).fetchone()
+        # The token's SID is matched on its own: merged into `where`, a filter on `sid`
+        # (a subaccount listing accounts) would replace it.
+        clause, params = _where(where)
+        row = self._conn.execute(
+            f"SELECT seq FROM {table} WHERE {clause} AND sid = ?", [*params, sid]
+        ).fetchone()
         if row is None:
             sql = "SELECT max(seq) FROM tombstones WHERE tbl = ? AND sid = ?"
             args: list[Any] = [table, sid]
