@@ -382,6 +382,28 @@ def test_page_where_isolates_accounts(seven: Harness) -> None:
         page_of(seven, 3, 1, before=sid("IL", 50), account_sid=SUB.sid)
 
 
+def test_page_token_and_a_sid_filter(seven: Harness) -> None:
+    # A list filtered by SID (a subaccount listing accounts sees only itself): a token
+    # must name an item of that list, and its own place, not the filter's.
+    with pytest.raises(InvalidPageToken):
+        page_of(seven, 3, 1, after=sid("IL", 50), sid=sid("IL", 40))
+    assert page_of(seven, 1, 1, after=sid("IL", 40), sid=[sid("IL", 50), sid("IL", 40)]) == (
+        [],
+        False,
+    )
+    assert page_of(seven, 1, 1, after=sid("IL", 50), sid=[sid("IL", 50), sid("IL", 40)]) == (
+        [40],
+        False,
+    )
+
+
+def test_tombstones_belong_to_their_list(seven: Harness) -> None:
+    seven.write(lambda tx: tx.delete(IpRecord, sid=sid("IL", 99)))  # SUB's only record
+    assert page_of(seven, 3, 1, after=sid("IL", 99), account_sid=SUB.sid) == ([], False)
+    with pytest.raises(InvalidPageToken):
+        page_of(seven, 3, 1, after=sid("IL", 99), account_sid=TOP.sid)
+
+
 @pytest.mark.parametrize(
     "token_sid",
     ["IL" + "f" * 32, sid("SD", 1), sid("AC", 1), "", "x' OR '1'='1", "IL" + "0" * 31 + "%"],
