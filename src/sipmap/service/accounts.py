@@ -182,7 +182,7 @@ class AccountService:
                 and tx.count(Account, owner_account_sid=owner) > MAX_SUBACCOUNTS
             ):
                 raise LimitExceeded(f"An account can have at most {MAX_SUBACCOUNTS} subaccounts")
-            label = name or f"SubAccount Created at {now:%Y-%m-%d %H:%M %p}"
+            label = name or f"SubAccount Created at {now:%Y-%m-%d %I:%M %p}"
             account = Account(sid, owner, label, "active", token_hash, now, now)
             tx.insert(account)
             return account
