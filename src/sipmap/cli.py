@@ -68,7 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("resource", choices=sorted(LISTS), help="What to list.")
     listing.add_argument("--account", required=True, help="SID of the account.")
 
-    for sub in (create, account_cmds.choices["list"], key_create, key_list, listing):
+    recognize = commands.add_parser(
+        "recognize", help="Recognise a SIP request by source IP (and Request-URI); prints JSON."
+    )
+    recognize.add_argument("source_ip", metavar="SOURCE_IP", help="The request's source address.")
+    recognize.add_argument("--request-uri", default=None, help="The request's Request-URI.")
+
+    for sub in (create, account_cmds.choices["list"], key_create, key_list, listing, recognize):
         _add(sub, DB_SETTING)
     return parser
 
@@ -106,7 +112,10 @@ async def _operate(args: argparse.Namespace) -> int:
     store = SqliteStore(args.db)
     service = Service(Context(store))
     try:
-        if args.command == "accounts" and args.action == "create":
+        if args.command == "recognize":
+            service.recognizer.load(store)
+            _print(service.recognizer.recognize(args.source_ip, args.request_uri).as_dict())
+        elif args.command == "accounts" and args.action == "create":
             principal = None
             if args.owner:
                 owner = await service.accounts.visible_account(

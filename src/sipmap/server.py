@@ -10,15 +10,24 @@ import sys
 import uvicorn
 
 from .api.app import create_app
-from .service import Context, Service
+from .service import open_service
 from .store.sqlite import SqliteStore
 
 log = logging.getLogger("sipmap")
 
+WRITER_SWITCH_INTERVAL = 0.0002  # seconds
+
 
 async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: str | None) -> None:
+    # The store's writer thread gives up the GIL in every SQLite call (and for the
+    # fsync) and must win it back from the busy event loop. At the default 5 ms
+    # switch interval each of those hand-backs can wait 5 ms, which caps writes at
+    # a few per 5 ms whatever the disk can do.
+    sys.setswitchinterval(WRITER_SWITCH_INTERVAL)
     store = SqliteStore(args.db)
-    service = Service(Context(store, sip_domain_suffix=args.sip_domain_suffix))
+    service = open_service(store, sip_domain_suffix=args.sip_domain_suffix)
+    # Off the loop: at a million mappings the load takes a while.
+    await asyncio.to_thread(service.recognizer.load, store)
     account, token = await service.accounts.ensure_bootstrap(account_sid, auth_token)
     if token is not None:
         print(

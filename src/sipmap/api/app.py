@@ -1,4 +1,9 @@
-"""The ASGI application: the route table, Twilio's headers, and errors for everything else."""
+"""The ASGI application: routing, Twilio's response headers, and errors for everything else.
+
+Deliberately a plain ASGI callable rather than a framework app: every request pays
+for whatever sits here, and the API's throughput target is set against a trivial
+endpoint served by this same code.
+"""
 
 from __future__ import annotations
 
@@ -8,98 +13,106 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 from .. import __version__
 from ..core.errors import NotFound, ServiceError
 from ..service import Service
-from . import acls, v1, v2010
-from .call import Handler, endpoint, error_response, json_response
-from .errors import method_not_allowed
+from . import acls, recognition, v1, v2010
+from .call import Call, Handler, Receive, Scope, Send, base_url_of, encode_json
+from .errors import error_body, method_not_allowed
+from .router import Router
 
 log = logging.getLogger("sipmap.api")
 
-CORS_HEADERS = [
+_CORS = [
     (b"access-control-allow-origin", b"*"),
     (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
     (b"access-control-allow-headers", b"Content-Type, Authorization"),
     (b"access-control-expose-headers", b"Twilio-Request-Id, Twilio-Request-Duration"),
 ]
+_JSON = (b"content-type", b"application/json; charset=utf-8")
+_WWW_AUTHENTICATE = (b"www-authenticate", b'Basic realm="Twilio API"')
 
 
-class TwilioHeaders:
-    """Adds Twilio-Request-Id, Twilio-Request-Duration and CORS headers; answers preflights."""
+class InternalError(ServiceError):
+    status = 500
+    code = 20500
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self) -> None:
+        super().__init__("internal server error")
+
+
+async def _respond(
+    send: Send,
+    started: float,
+    status: int,
+    body: dict[str, Any] | None,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    content = b"" if body is None else encode_json(body)
+    headers = [
+        (b"content-length", str(len(content)).encode()),
+        (b"twilio-request-id", b"RQ" + secrets.token_hex(16).encode()),
+        (b"twilio-request-duration", f"{time.perf_counter() - started:.3f}".encode()),
+        *_CORS,
+    ]
+    if body is not None:
+        headers.append(_JSON)
+    if extra:
+        headers.extend(extra)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
+
+
+class App:
+    def __init__(
+        self,
+        service: Service,
+        table: Mapping[str, Mapping[str, Handler]],
+        public_base_url: str | None,
+    ) -> None:
+        self.service = service
+        self.router: Router[Handler] = Router(table)
+        self.public_base_url = public_base_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+        if scope["type"] != "http":  # lifespan and websockets: nothing to do
             return
         started = time.perf_counter()
-        request_id = ("RQ" + secrets.token_hex(16)).encode()
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                elapsed = f"{time.perf_counter() - started:.3f}".encode()
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"twilio-request-id", request_id),
-                    (b"twilio-request-duration", elapsed),
-                    *CORS_HEADERS,
-                ]
-            await send(message)
-
-        if scope["method"] == "OPTIONS":
-            await Response(status_code=200)(scope, receive, send_with_headers)
-            return
-        await self.app(scope, receive, send_with_headers)
-
-
-def _not_found(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, HTTPException) and exc.status_code == 405:
-        return error_response(
-            method_not_allowed(request.url.path, request.method), request.url.path
-        )
-    return error_response(NotFound(), request.url.path)
-
-
-def _internal_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    error = ServiceError("internal server error")
-    error.status, error.code = 500, 20500
-    return error_response(error, request.url.path)
+        path: str = scope["path"]
+        method: str = scope["method"]
+        try:
+            if method == "OPTIONS":  # CORS preflight
+                await _respond(send, started, 200, None)
+                return
+            if path == "/health" and method in ("GET", "HEAD"):
+                await _respond(send, started, 200, {"status": "ok", "version": __version__})
+                return
+            found = self.router.match(path)
+            if found is None:
+                raise NotFound()
+            handlers, params = found
+            handler = handlers.get("GET" if method == "HEAD" else method)
+            if handler is None:
+                raise method_not_allowed(path, method)
+            base_url = self.public_base_url or base_url_of(scope)
+            call = Call(scope, receive, self.service, base_url, params)
+            await call.authenticate()
+            reply = await handler(call)
+            await _respond(send, started, reply.status, reply.body)
+        except ServiceError as error:
+            extra = [_WWW_AUTHENTICATE] if error.code == 20003 else None
+            await _respond(send, started, error.status, error_body(error, path), extra)
+        except Exception:
+            log.exception("unhandled error on %s %s", method, path)
+            await _respond(send, started, 500, error_body(InternalError(), path))
 
 
-async def health(request: Request) -> Response:
-    return json_response(200, {"status": "ok", "version": __version__})
-
-
-def create_app(
-    service: Service,
-    *,
-    public_base_url: str | None = None,
-    extra_routes: Mapping[str, Mapping[str, Handler]] | None = None,
-) -> ASGIApp:
+def create_app(service: Service, *, public_base_url: str | None = None) -> App:
     table: dict[str, Mapping[str, Handler]] = {
         **v1.ROUTES,
         **v2010.ROUTES,
         **acls.ROUTES,
-        **(extra_routes or {}),
+        **recognition.ROUTES,
     }
     base = public_base_url.rstrip("/") if public_base_url else None
-    routes: list[Any] = [Route("/health", health, methods=["GET"])]
-    for path, handlers in table.items():
-        for method, handler in handlers.items():
-            routes.append(Route(path, endpoint(service, handler, base), methods=[method]))
-    app = Starlette(
-        routes=routes,
-        exception_handlers={404: _not_found, 405: _not_found, Exception: _internal_error},
-    )
-    return TwilioHeaders(app)
+    return App(service, table, base)

@@ -1,29 +1,25 @@
-"""One API call as handlers see it, and the wrapper that turns handlers into endpoints."""
+"""One API call as handlers see it: path parameters, credentials, form and query."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-
-from ..core.errors import ServiceError
 from ..core.models import Account
 from ..core.paging import PageRequest
 from ..service import Principal, Service
 from ..service.accounts import AuthenticationFailed
-from .errors import error_body
 from .params import MAX_BODY_BYTES, BodyTooLarge, Params
 
-log = logging.getLogger("sipmap.api")
-
-JSON_TYPE = "application/json; charset=utf-8"
+# ASGI, typed as loosely as the spec is.
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -32,38 +28,44 @@ class Reply:
     body: dict[str, Any] | None = None
 
 
-def json_response(status: int, body: dict[str, Any] | None) -> Response:
-    if body is None:
-        return Response(status_code=status)
-    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(content, status_code=status, media_type=JSON_TYPE)
-
-
-def error_response(error: ServiceError, path: str) -> Response:
-    response = json_response(error.status, error_body(error, path))
-    if error.status == 401 and isinstance(error, AuthenticationFailed):
-        response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
-    return response
+def encode_json(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 class Call:
-    def __init__(self, request: Request, service: Service, base_url: str) -> None:
-        self.request = request
+    """Reads straight from the ASGI scope: this is the hot path of every request."""
+
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        service: Service,
+        base_url: str,
+        path_params: dict[str, str],
+    ) -> None:
+        self.scope = scope
+        self.receive = receive
         self.service = service
         self.base_url = base_url
-        self.path_params: dict[str, str] = request.path_params
+        self.path_params = path_params
         self.principal: Principal | None = None
         self._form: Params | None = None
 
     @property
     def path(self) -> str:
-        return self.request.url.path
+        return str(self.scope["path"])
+
+    def header(self, name: bytes) -> str | None:
+        for key, value in self.scope["headers"]:
+            if key == name:
+                return str(value.decode("latin-1"))
+        return None
 
     def arg(self, name: str) -> str:
         return self.path_params[name]
 
     async def authenticate(self) -> Principal:
-        header = self.request.headers.get("authorization")
+        header = self.header(b"authorization")
         if not header:
             raise AuthenticationFailed("No credentials provided")
         scheme, _, encoded = header.partition(" ")
@@ -94,15 +96,20 @@ class Call:
     async def form(self) -> Params:
         if self._form is None:
             body = b""
-            async for chunk in self.request.stream():
-                body += chunk
+            more = True
+            while more:
+                message = await self.receive()
+                if message["type"] != "http.request":
+                    break
+                body += message.get("body", b"")
                 if len(body) > MAX_BODY_BYTES:
                     raise BodyTooLarge()
-            self._form = Params.from_body(self.request.headers.get("content-type"), body)
+                more = message.get("more_body", False)
+            self._form = Params.from_body(self.header(b"content-type"), body)
         return self._form
 
     def query(self) -> Params:
-        return Params.decode(self.request.scope.get("query_string", b""))
+        return Params.decode(self.scope.get("query_string", b""))
 
     def page_request(self) -> PageRequest:
         query = self.query()
@@ -117,17 +124,13 @@ class Call:
 Handler = Callable[[Call], Awaitable[Reply]]
 
 
-def endpoint(
-    service: Service, handler: Handler, public_base_url: str | None
-) -> Callable[[Request], Awaitable[Response]]:
-    async def run(request: Request) -> Response:
-        base_url = public_base_url or f"{request.url.scheme}://{request.url.netloc}"
-        call = Call(request, service, base_url)
-        try:
-            await call.authenticate()
-            reply = await handler(call)
-        except ServiceError as error:
-            return error_response(error, request.url.path)
-        return json_response(reply.status, reply.body)
-
-    return run
+def base_url_of(scope: Scope) -> str:
+    host = None
+    for key, value in scope["headers"]:
+        if key == b"host":
+            host = value.decode("latin-1")
+            break
+    if not host:
+        server = scope.get("server") or ("localhost", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}"

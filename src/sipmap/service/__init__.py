@@ -5,20 +5,33 @@ The HTTP API and the CLI both call these; neither touches the store directly.
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..recognize.recognizer import Recognizer
+from ..store.base import Store
 from .accounts import AccountService, Principal
 from .acls import AclService
 from .context import Context, Publisher
 from .domains import DomainService
+from .recognition import RecognitionService
 from .voice import VoiceService
 
 
 class Service:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, recognizer: Recognizer | None = None) -> None:
         self.ctx = ctx
         self.accounts = AccountService(ctx)
         self.domains = DomainService(ctx)
         self.voice = VoiceService(ctx)
         self.acls = AclService(ctx)
+        self.recognizer = recognizer if recognizer is not None else Recognizer()
+        self.recognition = RecognitionService(self.recognizer, self.accounts)
 
 
-__all__ = ["Context", "Principal", "Publisher", "Service"]
+def open_service(store: Store, **options: Any) -> Service:
+    """A service whose recognizer sees every write it acknowledges (load it before use)."""
+    recognizer = Recognizer()
+    return Service(Context(store, publisher=recognizer, **options), recognizer)
+
+
+__all__ = ["Context", "Principal", "Publisher", "Service", "open_service"]

@@ -1,0 +1,324 @@
+"""Benchmark Table4 (sipmap's C LPM table) against pytricia and py-radix, in one run.
+
+For each size the same random IPv4 table is loaded into every contestant, then:
+lookups/s from a Python loop over address strings, memory per entry, and the
+latency of single inserts/removes at that size. Ratios matter more than the
+absolute figures: the machine is shared and noisy.
+
+    python bench/bench_lpm.py --sizes 1000,100000,1000000 --lookups 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import random
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytricia  # type: ignore[import-not-found]
+import radix  # type: ignore[import-untyped]
+
+from sipmap.recognize.lpm import Table4, pack_entries
+
+MAX32 = 2**32 - 1
+T = TypeVar("T")
+Prefix = tuple[int, int]
+
+
+def mask(prefix_len: int) -> int:
+    return (MAX32 << (32 - prefix_len)) & MAX32
+
+
+def dotted(address: int) -> str:
+    return socket.inet_ntoa(struct.pack("!I", address))
+
+
+def cidr(prefix: Prefix) -> str:
+    return f"{dotted(prefix[0])}/{prefix[1]}"
+
+
+def random_prefix(rng: random.Random, parents: Sequence[Prefix]) -> Prefix:
+    """A realistic mix: 90% /32, 9% /24../31, 1% /16../23; a third nested in an earlier one."""
+    roll = rng.random()
+    prefix_len = 32 if roll < 0.90 else rng.randint(24, 31) if roll < 0.99 else rng.randint(16, 23)
+    address = rng.getrandbits(32)
+    if parents and rng.random() < 0.33:
+        network, parent_len = rng.choice(parents)
+        if parent_len < prefix_len:
+            address = network | (address & ~mask(parent_len) & MAX32)
+    return address & mask(prefix_len), prefix_len
+
+
+def make_table(size: int, seed: int) -> dict[Prefix, int]:
+    rng = random.Random(seed)
+    entries: dict[Prefix, int] = {}
+    parents: list[Prefix] = []
+    while len(entries) < size:
+        prefix = random_prefix(rng, parents)
+        entries[prefix] = rng.randrange(2**31)
+        if prefix[1] < 32 and len(parents) < 5000:
+            parents.append(prefix)
+    return entries
+
+
+def make_addresses(entries: dict[Prefix, int], count: int, seed: int) -> list[str]:
+    """Half inside a random table entry, half uniformly random."""
+    rng = random.Random(seed + 1)
+    keys = list(entries)
+    out = []
+    for i in range(count):
+        if i % 2:
+            out.append(rng.getrandbits(32))
+        else:
+            network, prefix_len = rng.choice(keys)
+            out.append(network | (rng.getrandbits(32) & ~mask(prefix_len) & MAX32))
+    rng.shuffle(out)
+    return [dotted(a) for a in out]
+
+
+# -- contestants -------------------------------------------------------------
+# Inputs are prepared before anything is timed or measured, so packing bytes or
+# formatting CIDR strings never counts against a contestant.
+
+Loader = Callable[[Any], Any]
+
+
+def prepare(name: str, entries: dict[Prefix, int]) -> Any:
+    if name == "table4":
+        return pack_entries((n, p, v) for (n, p), v in entries.items())
+    return [(cidr(prefix), value) for prefix, value in entries.items()]
+
+
+def load_table4(packed: bytes) -> Table4:
+    return Table4.build(packed)
+
+
+def load_pytricia(rows: list[tuple[str, int]]) -> Any:
+    tree = pytricia.PyTricia(32)  # one IPv4 tree: a mixed v4/v6 tree gives wrong answers
+    for prefix, value in rows:
+        tree.insert(prefix, value)
+    return tree
+
+
+def load_radix(rows: list[tuple[str, int]]) -> Any:
+    tree = radix.Radix()
+    for prefix, value in rows:
+        tree.add(prefix).data["v"] = value
+    return tree
+
+
+LOADERS: dict[str, Loader] = {
+    "table4": load_table4,
+    "pytricia": load_pytricia,
+    "py-radix": load_radix,
+}
+
+
+def lookup_fn(name: str, tree: Any) -> Callable[[str], object]:
+    if name == "table4":
+        return tree.lookup  # type: ignore[no-any-return]
+    if name == "py-radix":
+        return tree.search_best  # type: ignore[no-any-return]
+    return tree.get  # type: ignore[no-any-return]
+
+
+WriteCalls = list[tuple[Callable[..., object], tuple[Any, ...]]]
+
+
+def write_calls(name: str, tree: Any, prefixes: list[Prefix]) -> tuple[WriteCalls, WriteCalls]:
+    """(insert calls, remove calls), each a bound method and its prepared arguments."""
+    if name == "table4":
+        return [(tree.insert, (n, p, 1)) for n, p in prefixes], [(tree.remove, p) for p in prefixes]
+    add = tree.insert if name == "pytricia" else tree.add
+    texts = [cidr(p) for p in prefixes]
+    inserts = [(add, (t, 1) if name == "pytricia" else (t,)) for t in texts]
+    return inserts, [(tree.delete, (t,)) for t in texts]
+
+
+# -- measurements ------------------------------------------------------------
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_child(name: str, size: int, seed: int) -> None:
+    """Run in a fresh interpreter: RSS growth caused by loading one contestant."""
+    prepared = prepare(name, make_table(size, seed))
+    gc.collect()
+    before = rss_bytes()
+    tree = LOADERS[name](prepared)
+    gc.collect()
+    print(rss_bytes() - before, tree.memory_bytes() if name == "table4" else 0)
+
+
+def measure_memory(name: str, size: int, seed: int) -> tuple[int, int]:
+    cmd = [sys.executable, __file__, "--memory-child", name, "--sizes", str(size)]
+    out = subprocess.run([*cmd, "--seed", str(seed)], check=True, capture_output=True, text=True)
+    rss, reported = out.stdout.split()
+    return int(rss), int(reported)
+
+
+def best_rate(fn: Callable[[T], object], addresses: list[T], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for address in addresses:
+            fn(address)
+        best = min(best, time.perf_counter() - start)
+    return len(addresses) / best
+
+
+def write_latencies(name: str, tree: Any, prefixes: list[Prefix]) -> tuple[list[int], list[int]]:
+    inserts, removes = write_calls(name, tree, prefixes)
+    clock = time.perf_counter_ns
+    timings: tuple[list[int], list[int]] = ([], [])
+    for calls, out in zip((inserts, removes), timings, strict=True):
+        for fn, call_args in calls:
+            start = clock()
+            fn(*call_args)
+            out.append(clock() - start)
+    return timings
+
+
+def p50_p99(samples_ns: list[int]) -> tuple[float, float]:
+    ordered = sorted(samples_ns)
+    return statistics.median(ordered) / 1000, ordered[int(len(ordered) * 0.99)] / 1000
+
+
+@dataclass
+class Result:
+    lookups: dict[str, float]
+    memory: dict[str, float]
+    writes: dict[str, tuple[float, float, float, float]]  # insert p50/p99, remove p50/p99 (µs)
+    notes: list[str]
+
+
+def run_size(size: int, args: argparse.Namespace) -> Result:
+    entries = make_table(size, args.seed)
+    addresses = make_addresses(entries, args.lookups, args.seed)
+    rng = random.Random(args.seed + 2)
+    parents = [p for p in list(entries)[:20_000] if p[1] < 32]
+    fresh: dict[Prefix, None] = {}
+    while len(fresh) < args.writes:
+        prefix = random_prefix(rng, parents)
+        if prefix not in entries:
+            fresh[prefix] = None
+    notes = []
+
+    trees = {}
+    for name, load in LOADERS.items():
+        prepared = prepare(name, entries)
+        start = time.perf_counter()
+        trees[name] = load(prepared)
+        notes.append(f"load {name}: {time.perf_counter() - start:.3f} s")
+    start = time.perf_counter()
+    by_insert = Table4()
+    for (network, prefix_len), value in entries.items():
+        by_insert.insert(network, prefix_len, value)
+    notes.append(f"load table4 by {size} insert() calls: {time.perf_counter() - start:.3f} s")
+
+    table4, tricia = trees["table4"], trees["pytricia"]
+    agree = all(table4.lookup(a) == (-1 if (v := tricia.get(a)) is None else v) for a in addresses)
+    notes.append(f"table4 and pytricia agree on all {len(addresses)} lookups: {agree}")
+    assert agree
+
+    lookups = {
+        name: best_rate(lookup_fn(name, t), addresses, args.repeat) for name, t in trees.items()
+    }
+    ints = [struct.unpack("!I", socket.inet_aton(a))[0] for a in addresses]
+    lookups["table4 lookup_int"] = best_rate(table4.lookup_int, ints, args.repeat)
+    frozen = load_pytricia(prepare("pytricia", entries))
+    frozen.freeze()
+    lookups["pytricia frozen (read-only)"] = best_rate(frozen.get, addresses, args.repeat)
+
+    memory = {
+        "table4 memory_bytes() after build()": table4.memory_bytes() / size,
+        f"table4 memory_bytes() after {size} insert()": by_insert.memory_bytes() / size,
+    }
+    if not args.no_rss:
+        for name in LOADERS:
+            rss, _ = measure_memory(name, size, args.seed)
+            memory[f"{name} RSS growth"] = rss / size
+
+    writes = {}
+    for name, tree in trees.items():
+        inserts, removes = write_latencies(name, tree, list(fresh))
+        writes[name] = (*p50_p99(inserts), *p50_p99(removes))
+    assert len(table4) == size
+
+    for label, prefix in (("/8", (10 << 24, 8)), ("/0", (0, 0))):
+        if prefix not in entries:
+            inserts, removes = write_latencies("table4", table4, [prefix])
+            notes.append(
+                f"table4 worst case, one {label} over everything below it: "
+                f"insert {inserts[0] / 1000:.0f} µs, remove {removes[0] / 1000:.0f} µs"
+            )
+    table4._check()
+    return Result(lookups, memory, writes, notes)
+
+
+def print_result(size: int, r: Result) -> None:
+    ref = r.lookups
+    print(f"\n### {size:,} entries\n")
+    print("| lookups (str, Python loop) | per second | vs pytricia | vs py-radix |")
+    print("|---|---:|---:|---:|")
+    for name, rate in ref.items():
+        print(
+            f"| {name} | {rate:,.0f} | {rate / ref['pytricia']:.2f}x | {rate / ref['py-radix']:.2f}x |"
+        )
+    print("\n| memory | bytes/entry |\n|---|---:|")
+    for name, per_entry in r.memory.items():
+        print(f"| {name} | {per_entry:,.1f} |")
+    print("\n| one write (µs) | insert p50 | insert p99 | remove p50 | remove p99 |")
+    print("|---|---:|---:|---:|---:|")
+    for name, (ip50, ip99, rp50, rp99) in r.writes.items():
+        print(f"| {name} | {ip50:.2f} | {ip99:.2f} | {rp50:.2f} | {rp99:.2f} |")
+    t4 = r.writes["table4"]
+    for other in ("pytricia", "py-radix"):
+        o = r.writes[other]
+        print(
+            f"\ntable4 write speed vs {other} (p50): insert {o[0] / t4[0]:.2f}x, remove {o[2] / t4[2]:.2f}x"
+        )
+    print()
+    for note in r.notes:
+        print(f"- {note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1000,100000,1000000")
+    parser.add_argument("--lookups", type=int, default=1_000_000)
+    parser.add_argument("--writes", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="lookup runs; the best is kept")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-rss", action="store_true", help="skip the per-library RSS children")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.memory_child:
+        memory_child(args.memory_child, sizes[0], args.seed)
+        return
+    print(f"# bench_lpm: {' '.join(sys.argv[1:]) or '(defaults)'}")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    print("pytricia: one IPv4 tree, PyTricia(32) (a single mixed v4/v6 tree gives wrong answers).")
+    print("py-radix: search_best() returns a node (value in node.data); pytricia get() the value.")
+    print("Memory: Table4 counts its own C allocations; RSS growth = resident-set growth of a")
+    print("fresh interpreter while loading the table (libraries' C mallocs are invisible to")
+    print("tracemalloc), so it includes allocator overhead and page granularity.")
+    for size in sizes:
+        print_result(size, run_size(size, args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Path templates ('/v1/IpRecords/{Sid}') → handlers by HTTP method.
+
+Templates are bucketed by segment count and first two segments, so a lookup tries
+only the handful of patterns that could match, not the whole table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Generic, TypeVar
+
+H = TypeVar("H")
+
+_PARAM = re.compile(r"\{([A-Za-z]+)\}")
+
+
+def _key(path: str) -> tuple[int, str, str]:
+    parts = path.split("/")
+    return len(parts), parts[1] if len(parts) > 1 else "", parts[2] if len(parts) > 2 else ""
+
+
+class Router(Generic[H]):
+    def __init__(self, table: Mapping[str, Mapping[str, H]]) -> None:
+        self._exact: dict[str, Mapping[str, H]] = {}
+        self._buckets: dict[tuple[int, str, str], list[tuple[re.Pattern[str], Mapping[str, H]]]]
+        self._buckets = {}
+        for template, handlers in table.items():
+            if "{" not in template:
+                self._exact[template] = handlers
+                continue
+            pattern = "".join(
+                f"(?P<{piece}>[^/]+?)" if i % 2 else re.escape(piece)
+                for i, piece in enumerate(_PARAM.split(template))
+            )
+            key = _key(template)
+            if "{" in key[1] + key[2]:
+                raise ValueError(f"{template}: parameters in the first two segments")
+            self._buckets.setdefault(key, []).append((re.compile(pattern + "$"), handlers))
+
+    def match(self, path: str) -> tuple[Mapping[str, H], dict[str, str]] | None:
+        handlers = self._exact.get(path)
+        if handlers is not None:
+            return handlers, {}
+        for pattern, handlers in self._buckets.get(_key(path), ()):
+            found = pattern.match(path)
+            if found is not None:
+                return handlers, found.groupdict()
+        return None

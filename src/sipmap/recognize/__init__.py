@@ -1,0 +1,1 @@
+"""Longest-prefix-match tables and the source-IP recogniser."""
