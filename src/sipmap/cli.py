@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from . import __version__
+from .core import sids
 from .core.errors import ServiceError
 from .core.models import Account
 from .core.paging import MAX_PAGE_SIZE, PageRequest
@@ -88,6 +89,18 @@ def _json(model: Any) -> dict[str, Any]:
     return {name: getattr(model, name) for name in fields if not name.endswith("_hash")}
 
 
+def _canonical_sids(args: argparse.Namespace) -> argparse.Namespace:
+    """--account and --owner in canonical form: SIDs' hex is case-insensitive, as in the API."""
+    for name in ("account", "owner"):
+        value = getattr(args, name, None)
+        if value is not None:
+            sid = sids.normalize(value, sids.ACCOUNT)
+            if sid is None:
+                raise ServiceError(f"--{name} must be AC followed by 32 hex digits")
+            setattr(args, name, sid)
+    return args
+
+
 async def _each_page(fetch: Callable[[PageRequest], Awaitable[Any]]) -> list[Any]:
     items: list[Any] = []
     request = PageRequest(MAX_PAGE_SIZE)
@@ -159,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = {s.name: os.environ.get(s.env or "") or None for s in ENVIRONMENT}
         return serve(args, **env)
     try:
-        return asyncio.run(_operate(args))
+        return asyncio.run(_operate(_canonical_sids(args)))
     except ServiceError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 1
