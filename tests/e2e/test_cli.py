@@ -101,6 +101,23 @@ def test_keys(db: str) -> None:
     assert sipmap("keys", "list", "--account", "nonsense", "--db", db).returncode == 1
 
 
+def test_account_sids_are_case_insensitive(db: str) -> None:
+    top = one(sipmap("accounts", "create", "--db", db))
+    shouted = "AC" + top["sid"][2:].upper()
+    sub = one(sipmap("accounts", "create", "--owner", shouted, "--db", db))
+    assert sub["owner_account_sid"] == top["sid"]
+    key = one(sipmap("keys", "create", "--account", shouted, "--db", db))
+    assert key["account_sid"] == top["sid"]
+    assert [k["sid"] for k in lines(sipmap("keys", "list", "--account", shouted, "--db", db))] == [
+        key["sid"]
+    ]
+    # Not an account SID at all: an error, not an empty listing.
+    for bad in ("ac" + top["sid"][2:], "nonsense", "SK" + top["sid"][2:]):
+        result = sipmap("list", "ip-records", "--account", bad, "--db", db)
+        assert result.returncode == 1 and result.stdout == ""
+        assert result.stderr == "error: --account must be AC followed by 32 hex digits\n"
+
+
 @pytest.mark.parametrize(
     "args",
     [
