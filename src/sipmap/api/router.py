@@ -36,7 +36,8 @@ class Router(Generic[H]):
             key = _key(template)
             if "{" in key[1] + key[2]:
                 raise ValueError(f"{template}: parameters in the first two segments")
-            self._buckets.setdefault(key, []).append((re.compile(pattern + "$"), handlers))
+            # \Z, not $: "$" also matches before a trailing newline ("…/{Sid}%0A").
+            self._buckets.setdefault(key, []).append((re.compile(pattern + r"\Z"), handlers))
 
     def match(self, path: str) -> tuple[Mapping[str, H], dict[str, str]] | None:
         handlers = self._exact.get(path)
