@@ -657,6 +657,10 @@ CASES: dict[str, Case] = {
         "POST", "/v1/IpRecords/", 404, 20404, NF, data={"IpAddress": "10.0.0.1"}
     ),
     "route-instance-slash": c("GET", "/v1/IpRecords/{rec}/", 404, 20404, NF),
+    # A regex "$" also matches before a trailing newline: these must not be routes.
+    "route-newline-account": c("GET", A + "/{acct}.json%0A", 404, 20404, NF),
+    "route-newline-domains": c("GET", A + "/{acct}/SIP/Domains.json%0A", 404, 20404, NF),
+    "route-newline-record": c("DELETE", "/v1/IpRecords/{rec}%0A", 404, 20404, NF),
     "route-nul": c("GET", "/v1/IpRecords/%00", 404, 20404, NF),
     "route-not-utf8": c("GET", "/v1/IpRecords/%FF", 404, 20404, NF),
     "route-long": c("GET", "/v1/IpRecords/" + "I" * 4000, 404, 20404, NF),
