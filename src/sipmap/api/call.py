@@ -13,7 +13,7 @@ from ..core.models import Account
 from ..core.paging import PageRequest
 from ..service import Principal, Service
 from ..service.accounts import AuthenticationFailed
-from .params import MAX_BODY_BYTES, BodyTooLarge, Params
+from .params import MAX_BODY_BYTES, BodyTooLarge, IncompleteBody, Params
 
 # ASGI, typed as loosely as the spec is.
 Scope = MutableMapping[str, Any]
@@ -99,8 +99,8 @@ class Call:
             more = True
             while more:
                 message = await self.receive()
-                if message["type"] != "http.request":
-                    break
+                if message["type"] != "http.request":  # http.disconnect mid-body
+                    raise IncompleteBody()
                 body += message.get("body", b"")
                 if len(body) > MAX_BODY_BYTES:
                     raise BodyTooLarge()

@@ -24,6 +24,13 @@ class BodyTooLarge(ServiceError):
         super().__init__(f"Request body exceeds {MAX_BODY_BYTES} bytes")
 
 
+class IncompleteBody(ServiceError):
+    """The client went away before its body was complete: the part that came is no request."""
+
+    def __init__(self) -> None:
+        super().__init__("Invalid request: the body ended before it was complete")
+
+
 def wire_name(field: str) -> str:
     """snake_case core field → Twilio's PascalCase parameter name."""
     return "".join(part.capitalize() for part in field.split("_"))
