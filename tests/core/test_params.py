@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
-from sipmap.api.params import FORM_TYPE, Params, snake_name, wire_name
+from sipmap.api.call import Call
+from sipmap.api.params import FORM_TYPE, MAX_BODY_BYTES, BodyTooLarge, Params, snake_name, wire_name
 from sipmap.core.errors import InvalidParameter, ServiceError
 
 
@@ -131,3 +135,49 @@ def test_boolean_rejects(raw: str) -> None:
 
 def test_boolean_absent() -> None:
     assert Params([]).boolean("Secure") is None
+
+
+# -- reading the body (src/sipmap/api/call.py) ------------------------------------------
+
+
+def form_of(messages: list[dict[str, Any]], content_type: bytes = FORM_TYPE.encode()) -> Params:
+    scope = {"type": "http", "path": "/v1/IpRecords", "headers": [(b"content-type", content_type)]}
+    pending = iter(messages)
+
+    async def receive() -> dict[str, Any]:
+        return next(pending)
+
+    call = Call(scope, receive, None, "http://testserver", {})  # type: ignore[arg-type]
+    return asyncio.run(call.form())
+
+
+def chunk(body: bytes, more: bool) -> dict[str, Any]:
+    return {"type": "http.request", "body": body, "more_body": more}
+
+
+def test_body_in_chunks() -> None:
+    body = b"IpAddress=10.0.0.1&CidrPrefixLength=24&FriendlyName=%C3%A9"
+    params = form_of([chunk(body[:5], True), chunk(body[5:31], True), chunk(body[31:], False)])
+    assert params.text("IpAddress") == "10.0.0.1"
+    assert params.integer("CidrPrefixLength", "rule") == 24
+    assert params.text("FriendlyName") == "é"
+
+
+def test_client_gone_mid_body() -> None:
+    # "CidrPrefixLength=24" cut to "=2": acting on what arrived would create a /2 record.
+    with pytest.raises(ServiceError) as info:
+        form_of(
+            [
+                chunk(b"IpAddress=10.0.0.1&CidrPrefixLength=2", True),
+                {"type": "http.disconnect"},
+            ]
+        )
+    assert (info.value.status, info.value.code) == (400, 20001)
+
+
+def test_body_too_large_in_chunks() -> None:
+    with pytest.raises(BodyTooLarge) as info:
+        form_of([chunk(b"x" * 10_000, True) for _ in range(7)] + [chunk(b"", False)])
+    assert info.value.status == 413
+    at_limit = form_of([chunk(b"A=" + b"x" * (MAX_BODY_BYTES - 2), False)])
+    assert at_limit.text("A") == "x" * (MAX_BODY_BYTES - 2)
