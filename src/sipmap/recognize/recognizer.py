@@ -123,9 +123,7 @@ class Recognizer:
         if value >= 0:
             route = state.routes[value]
             return self._decide(state, state.domains[route.domain_sid], source, "source_ip", route)
-        if host is not None and not _is_ip_literal(host):
-            return Recognition(False, False, UNKNOWN_DOMAIN)
-        return Recognition(False, False, NO_SOURCE_MAPPING)
+        return _unmatched(host)
 
     @staticmethod
     def _decide(
@@ -333,6 +331,17 @@ def _build_state(
         if acls:
             s.allow[domain_sid] = _allow_table(s, acls)
     return s
+
+
+def not_recognized(request_uri: str | None) -> Recognition:
+    """The answer for a request that matches no domain (what hiding a match must look like)."""
+    return _unmatched(request_uri_host(request_uri) if request_uri else None)
+
+
+def _unmatched(host: str | None) -> Recognition:
+    if host is not None and not _is_ip_literal(host):
+        return Recognition(False, False, UNKNOWN_DOMAIN)
+    return Recognition(False, False, NO_SOURCE_MAPPING)
 
 
 def _is_ip_literal(host: str) -> bool:

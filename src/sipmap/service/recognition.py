@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..core.errors import MissingParameter, NotFound
-from ..recognize.recognizer import NO_SOURCE_MAPPING, UNKNOWN_DOMAIN, Recognition, Recognizer
+from ..recognize.recognizer import Recognition, Recognizer, not_recognized
 from .accounts import AccountService, Principal
 
 
@@ -23,7 +23,7 @@ class RecognitionService:
         try:
             await self.accounts.visible_account(principal, result.account_sid)
         except NotFound:
-            # Another account's domain: answer exactly as if nothing matched.
-            hidden = UNKNOWN_DOMAIN if result.matched_by == "request_uri" else NO_SOURCE_MAPPING
-            return Recognition(False, False, hidden)
+            # Another account's domain: answer exactly as if nothing matched. (Not by
+            # matched_by: a source-IP match under an unknown name would then differ.)
+            return not_recognized(request_uri)
         return result
