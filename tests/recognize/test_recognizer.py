@@ -12,7 +12,7 @@ import asyncio
 import inspect
 import ipaddress
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address, IPv4Network, IPv6Address
@@ -512,7 +512,8 @@ GARBAGE = [
 
 def sip_uri(host: str, rnd: random.Random) -> str:
     reference = f"[{host}]" if ":" in host else host
-    case = rnd.choice([str, str.upper, str.title, lambda h: h + "." if ":" not in h else h])
+    cases: list[Callable[[str], str]] = [str, str.upper, str.title, lambda h: h + "."]
+    case = rnd.choice(cases if ":" not in host else cases[:3])
     scheme = rnd.choice(["sip", "sips", "SIP"])
     user = rnd.choice(["", "alice@", "+15551234567@", "bob:pw@", "alice;day=tuesday@"])
     port = rnd.choice(["", ":5060", ":5061", ":65000"])
