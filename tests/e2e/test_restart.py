@@ -10,6 +10,7 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
+from .. import oai
 from ..conftest import Server, sdk_client, start_server
 
 
@@ -28,6 +29,7 @@ def state(server: Server, sid: str, token: str) -> dict[str, Any]:
         ):
             response = http.get(path)
             assert response.status_code == 200, response.text
+            oai.validate("GET", path.split("?")[0], 200, response.json())
             out[path] = response.json()
     return out
 
