@@ -133,13 +133,18 @@ def test_suspend_and_reactivate(client: Client, server: Server) -> None:
     sub = new_subaccount(client, server, "suspended")
     sid = sub.account_sid
     record = sub.voice.v1.ip_records.create(ip_address="10.40.0.1")
+    key = sub.api.v2010.account.new_keys.create()
+    with_key = sdk_client(server, key.sid, key.secret, account_sid=sid)
+    assert with_key.voice.v1.ip_records(record.sid).fetch().sid == record.sid
     assert client.api.v2010.accounts(sid).update(status="suspended").status == "suspended"
-    # Its credentials stop working; the parent still sees it.
-    error = error_of(sub.voice.v1.ip_records(record.sid).fetch)
-    assert error.status == 401
+    # Its credentials, token and keys, stop working at once; the parent still sees it.
+    for who in (sub, with_key):
+        error = error_of(who.voice.v1.ip_records(record.sid).fetch)
+        assert (error.status, error.code) == (401, 20005)
     assert client.api.v2010.accounts(sid).fetch().status == "suspended"
     assert client.api.v2010.accounts(sid).update(status="active").status == "active"
     assert sub.voice.v1.ip_records(record.sid).fetch().sid == record.sid
+    assert with_key.voice.v1.ip_records(record.sid).fetch().sid == record.sid
 
 
 def test_closed_is_final(client: Client, server: Server) -> None:
