@@ -45,6 +45,8 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
         log_level=args.log_level,
         access_log=args.log_level == "debug",
         server_header=False,
+        # URLs come from the Host header or --public-base-url; X-Forwarded-* is not trusted.
+        proxy_headers=False,
         lifespan="off",
     )
     server = uvicorn.Server(config)

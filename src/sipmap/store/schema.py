@@ -66,8 +66,10 @@ _CONVERTERS: dict[type[Any], tuple[tuple[str, Any], ...]] = {
 
 
 def from_row(model: type[models.M], row: tuple[Any, ...]) -> models.M:
-    values = {
-        name: value if convert is None else convert(value)
-        for (name, convert), value in zip(_CONVERTERS[model], row, strict=True)
-    }
-    return model(**values)
+    # Columns are selected in field order, so positional construction is safe.
+    return model(
+        *[
+            value if convert is None else convert(value)
+            for (_, convert), value in zip(_CONVERTERS[model], row, strict=True)
+        ]
+    )

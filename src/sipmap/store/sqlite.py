@@ -42,7 +42,18 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+_SCALAR_CLAUSES: dict[tuple[str, ...], str] = {}
+
+
 def _where(where: dict[str, Any]) -> tuple[str, list[Any]]:
+    # Hot path: every value a plain string (SIDs) — one cached clause per key set.
+    if all(type(v) is str for v in where.values()):
+        names = tuple(where)
+        clause = _SCALAR_CLAUSES.get(names)
+        if clause is None:
+            clause = " AND ".join(f"{n} = ?" for n in names) or "1"
+            _SCALAR_CLAUSES[names] = clause
+        return clause, list(where.values())
     clauses: list[str] = []
     params: list[Any] = []
     for name, value in where.items():
