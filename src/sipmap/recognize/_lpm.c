@@ -50,6 +50,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#define HAVE_MMAP 1
+#endif
 
 #define FENCE_STRIDE 32u                  /* keys per block: two cache lines */
 #define NFENCES 15u                       /* blocks per chunk */
@@ -464,6 +468,14 @@ chunk_rebalance(Lpm *t, uint32_t ci)
     t->first_keys[li] = left->keys[0];
 }
 
+/* Owner of the interval just before position (ci, pi), which is not (0, 0). */
+static uint32_t
+owner_before(const Lpm *t, uint32_t ci, uint32_t pi)
+{
+    const Chunk *c = pi > 0 ? t->chunks[ci] : t->chunks[ci - 1];
+    return c->owners[pi > 0 ? pi - 1 : c->n - 1];
+}
+
 /* Make sure an interval starts at addr (splitting the one containing it). */
 static void
 cut_at(Lpm *t, uint32_t addr)
@@ -484,9 +496,7 @@ uncut_at(Lpm *t, uint32_t addr)
     Chunk *c = t->chunks[ci];
     if (c->keys[pi] != addr)
         return;
-    const Chunk *prev = pi > 0 ? c : t->chunks[ci - 1];
-    uint32_t prev_owner = prev->owners[pi > 0 ? pi - 1 : prev->n - 1];
-    if (prev_owner != c->owners[pi])
+    if (owner_before(t, ci, pi) != c->owners[pi])
         return;
     size_t tail = c->n - pi - 1;
     memmove(&c->keys[pi], &c->keys[pi + 1], tail * sizeof(uint32_t));
@@ -499,17 +509,15 @@ uncut_at(Lpm *t, uint32_t addr)
 }
 
 /*
- * Visit every interval whose start lies in [lo, hi] (lo must be a start) and
+ * Visit every interval from position (ci, pi) on whose start is <= hi and
  * replace its owner by new_owner where should_change() says so.
  */
 typedef bool (*owner_test)(const Lpm *t, uint32_t owner, uint32_t arg);
 
 static void
-reassign(Lpm *t, uint32_t lo, uint32_t hi, owner_test should_change, uint32_t arg,
+reassign(Lpm *t, uint32_t ci, uint32_t pi, uint32_t hi, owner_test should_change, uint32_t arg,
          uint32_t new_owner)
 {
-    uint32_t ci, pi;
-    locate(t, lo, &ci, &pi);
     for (; ci < t->nchunks; ci++, pi = 0) {
         Chunk *c = t->chunks[ci];
         for (; pi < c->n; pi++) {
@@ -580,10 +588,25 @@ lpm_lookup(const Lpm *t, uint32_t addr)
     return t->chunks[ci]->owners[pi];
 }
 
+/*
+ * A write's cache misses are mostly independent: the prefix's own hash
+ * bucket, its parents' buckets and its chunk. Prefetching them together
+ * before using any of them makes them overlap instead of queueing.
+ */
+static void
+prefetch_write(const Lpm *t, uint32_t network)
+{
+    prefetch(&t->buckets[home_of(t, network)]);
+    uint32_t ci, pi;
+    locate(t, network, &ci, &pi);
+    prefetch(&t->chunks[ci]->owners[pi]);
+}
+
 /* Insert or replace. Returns -1 (table unchanged) if memory ran out. */
 static int
 lpm_insert(Lpm *t, uint32_t network, unsigned len, int32_t value)
 {
+    prefetch_write(t, network);
     uint32_t sid = hash_find(t, network, len);
     if (sid != NO_OWNER) {
         t->slots[sid].value = value;
@@ -597,24 +620,49 @@ lpm_insert(Lpm *t, uint32_t network, unsigned len, int32_t value)
     sid = slot_take(t, network, len, value);
     hash_put(t, sid);
     uint32_t end = prefix_end(network, len);
-    cut_at(t, network);
     if (end != UINT32_MAX)
         cut_at(t, end + 1);
-    reassign(t, network, end, is_shorter_or_none, len, sid);
+    cut_at(t, network);
+    uint32_t ci, pi;
+    locate(t, network, &ci, &pi);
+    reassign(t, ci, pi, end, is_shorter_or_none, len, sid);
     return 0;
 }
 
+static inline bool
+contains(const Prefix *q, uint32_t network, unsigned len)
+{
+    return q->len < len && (network & prefix_mask(q->len)) == q->network;
+}
+
 /*
- * Longest present prefix strictly containing (network, len), or NO_OWNER.
- * Up to 32 probes, one per present length: their home buckets are all
- * prefetched first so the cache misses overlap instead of queueing.
+ * The parent of P = [a, b] is the longest present prefix strictly containing
+ * it. A parent Q contains a-1 or b+1 (it is larger than P), so the owner of
+ * that address, `left` or `right` (NO_OWNER past either end of the address
+ * space), lies in Q's subtree. Hence:
+ *  - both NO_OWNER: P has no parent, nothing to probe (the usual lone prefix);
+ *  - one of them contains P: the parent is the longer such one or a prefix
+ *    longer still, so only the lengths in between need probing;
+ *  - otherwise probe every shorter length holding any prefix, longest first.
+ * The probes' home buckets are prefetched together so their misses overlap.
  */
 static uint32_t
-lpm_parent(const Lpm *t, uint32_t network, unsigned len)
+lpm_parent(const Lpm *t, uint32_t network, unsigned len, uint32_t left, uint32_t right)
 {
+    if (left == NO_OWNER && right == NO_OWNER)
+        return NO_OWNER;
+    uint32_t best = NO_OWNER;
+    const uint32_t sides[2] = {left, right};
+    for (int i = 0; i < 2; i++) {
+        uint32_t o = sides[i];
+        if (o != NO_OWNER && contains(&t->slots[o], network, len)
+            && (best == NO_OWNER || t->slots[o].len > t->slots[best].len))
+            best = o;
+    }
+    unsigned lo = best == NO_OWNER ? 0 : t->slots[best].len + 1u;
     uint32_t homes[32];
     unsigned lens[32], n = 0;
-    for (unsigned l = len; l-- > 0;) {
+    for (unsigned l = len; l-- > lo;) {
         if (t->len_count[l] == 0)
             continue;
         homes[n] = home_of(t, network & prefix_mask(l));
@@ -626,18 +674,28 @@ lpm_parent(const Lpm *t, uint32_t network, unsigned len)
         if (sid != NO_OWNER)
             return sid;
     }
-    return NO_OWNER;
+    return best;
 }
 
 /* Returns whether the prefix was present. Never allocates. */
 static bool
 lpm_remove(Lpm *t, uint32_t network, unsigned len)
 {
+    prefetch(&t->buckets[home_of(t, network)]);
+    uint32_t ci, pi, cj, pj;
+    locate(t, network, &ci, &pi);
     uint32_t sid = hash_find(t, network, len);
     if (sid == NO_OWNER)
         return false;
+    /* P is present, so intervals start at network and (unless it is the top) end + 1. */
     uint32_t end = prefix_end(network, len);
-    reassign(t, network, end, is_owner, sid, lpm_parent(t, network, len));
+    uint32_t left = network == 0 ? NO_OWNER : owner_before(t, ci, pi);
+    uint32_t right = NO_OWNER;
+    if (end != UINT32_MAX) {
+        locate(t, end + 1, &cj, &pj);
+        right = t->chunks[cj]->owners[pj];
+    }
+    reassign(t, ci, pi, end, is_owner, sid, lpm_parent(t, network, len, left, right));
     if (end != UINT32_MAX)
         uncut_at(t, end + 1);
     if (network != 0)
@@ -664,6 +722,35 @@ typedef struct {
     int32_t value;
     uint8_t len;
 } Record;
+
+/*
+ * Scratch buffers of build() and items() (tens of MB at 1M entries) are
+ * mapped and unmapped directly: from malloc they would often land below the
+ * chunks allocated next and stay resident as heap holes after being freed.
+ */
+static void *
+scratch_alloc(size_t size)
+{
+#ifdef HAVE_MMAP
+    void *p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+#else
+    return PyMem_RawMalloc(size ? size : 1);
+#endif
+}
+
+static void
+scratch_free(void *p, size_t size)
+{
+    if (p == NULL)
+        return;
+#ifdef HAVE_MMAP
+    munmap(p, size ? size : 1);
+#else
+    (void)size;
+    PyMem_RawFree(p);
+#endif
+}
 
 typedef enum { BUILD_OK, BUILD_NOMEM, BUILD_BADLEN, BUILD_HOSTBITS, BUILD_BADVALUE } BuildStatus;
 
@@ -754,8 +841,9 @@ static BuildStatus
 lpm_build(Lpm *t, const unsigned char *data, size_t n, size_t *bad_index)
 {
     BuildStatus status = BUILD_NOMEM;
-    Record *recs = PyMem_RawMalloc((n ? n : 1) * sizeof(Record));
-    Record *tmp = PyMem_RawMalloc((n ? n : 1) * sizeof(Record));
+    size_t rec_bytes = n * sizeof(Record), int_bytes = 0;
+    Record *recs = scratch_alloc(rec_bytes);
+    Record *tmp = scratch_alloc(rec_bytes);
     uint32_t *keys = NULL, *owners = NULL;
     t->free_head = -1;
     if (recs == NULL || tmp == NULL)
@@ -796,8 +884,9 @@ lpm_build(Lpm *t, const unsigned char *data, size_t n, size_t *bad_index)
         hash_put(t, (uint32_t)i);
     }
 
-    keys = PyMem_RawMalloc((2 * m + 1) * sizeof(uint32_t));
-    owners = PyMem_RawMalloc((2 * m + 1) * sizeof(uint32_t));
+    int_bytes = (2 * m + 1) * sizeof(uint32_t);
+    keys = scratch_alloc(int_bytes);
+    owners = scratch_alloc(int_bytes);
     if (keys == NULL || owners == NULL)
         goto done;
     size_t nint = sweep_intervals(t, keys, owners);
@@ -823,10 +912,10 @@ lpm_build(Lpm *t, const unsigned char *data, size_t n, size_t *bad_index)
     }
     status = BUILD_OK;
 done:
-    PyMem_RawFree(recs);
-    PyMem_RawFree(tmp);
-    PyMem_RawFree(keys);
-    PyMem_RawFree(owners);
+    scratch_free(recs, rec_bytes);
+    scratch_free(tmp, rec_bytes);
+    scratch_free(keys, int_bytes);
+    scratch_free(owners, int_bytes);
     return status;
 }
 
@@ -950,6 +1039,48 @@ to_value(PyObject *obj, int32_t *out)
     return 0;
 }
 
+/*
+ * Unpack exactly n arguments given by position or keyword (METH_FASTCALL |
+ * METH_KEYWORDS). The common all-positional call costs one comparison.
+ */
+static int
+unpack_args(const char *fname, const char *const *names, Py_ssize_t n, PyObject *const *args,
+            Py_ssize_t nargs, PyObject *kwnames, PyObject **out)
+{
+    if (kwnames == NULL && nargs == n) {
+        memcpy(out, args, (size_t)n * sizeof(PyObject *));
+        return 0;
+    }
+    if (nargs > n) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", fname, n, nargs);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        out[i] = i < nargs ? args[i] : NULL;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        Py_ssize_t i = 0;
+        while (i < n && PyUnicode_CompareWithASCIIString(key, names[i]) != 0)
+            i++;
+        if (i == n || out[i] != NULL) {
+            PyErr_Format(PyExc_TypeError,
+                         i == n ? "%s() got an unexpected keyword argument '%U'"
+                                : "%s() got multiple values for argument '%U'",
+                         fname, key);
+            return -1;
+        }
+        out[i] = args[nargs + k];
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (out[i] == NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() missing argument '%s'", fname, names[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The Table4 type                                                           */
 
@@ -984,17 +1115,17 @@ Table4_dealloc(Table4Object *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+static const char *const PREFIX_ARGS[] = {"network", "prefix_len", "value"};
+
 static PyObject *
-Table4_insert(Table4Object *self, PyObject *args, PyObject *kwds)
+Table4_insert(Table4Object *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static char *kwlist[] = {"network", "prefix_len", "value", NULL};
-    PyObject *net_obj, *len_obj, *value_obj;
+    PyObject *a[3];
     uint32_t network;
     unsigned len;
     int32_t value;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO:insert", kwlist, &net_obj, &len_obj,
-                                     &value_obj)
-        || to_prefix(net_obj, len_obj, &network, &len) < 0 || to_value(value_obj, &value) < 0)
+    if (unpack_args("insert", PREFIX_ARGS, 3, args, nargs, kwnames, a) < 0
+        || to_prefix(a[0], a[1], &network, &len) < 0 || to_value(a[2], &value) < 0)
         return NULL;
     if (lpm_insert(&self->lpm, network, len, value) < 0)
         return PyErr_NoMemory();
@@ -1002,27 +1133,25 @@ Table4_insert(Table4Object *self, PyObject *args, PyObject *kwds)
 }
 
 static PyObject *
-Table4_remove(Table4Object *self, PyObject *args, PyObject *kwds)
+Table4_remove(Table4Object *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static char *kwlist[] = {"network", "prefix_len", NULL};
-    PyObject *net_obj, *len_obj;
+    PyObject *a[2];
     uint32_t network;
     unsigned len;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:remove", kwlist, &net_obj, &len_obj)
-        || to_prefix(net_obj, len_obj, &network, &len) < 0)
+    if (unpack_args("remove", PREFIX_ARGS, 2, args, nargs, kwnames, a) < 0
+        || to_prefix(a[0], a[1], &network, &len) < 0)
         return NULL;
     return PyBool_FromLong(lpm_remove(&self->lpm, network, len));
 }
 
 static PyObject *
-Table4_get(Table4Object *self, PyObject *args, PyObject *kwds)
+Table4_get(Table4Object *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static char *kwlist[] = {"network", "prefix_len", NULL};
-    PyObject *net_obj, *len_obj;
+    PyObject *a[2];
     uint32_t network;
     unsigned len;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:get", kwlist, &net_obj, &len_obj)
-        || to_prefix(net_obj, len_obj, &network, &len) < 0)
+    if (unpack_args("get", PREFIX_ARGS, 2, args, nargs, kwnames, a) < 0
+        || to_prefix(a[0], a[1], &network, &len) < 0)
         return NULL;
     uint32_t sid = hash_find(&self->lpm, network, len);
     return PyLong_FromLong(sid == NO_OWNER ? -1 : self->lpm.slots[sid].value);
@@ -1073,9 +1202,9 @@ static PyObject *
 Table4_items(Table4Object *self, PyObject *Py_UNUSED(ignored))
 {
     const Lpm *t = &self->lpm;
-    size_t n = t->count;
-    Record *recs = PyMem_RawMalloc((n ? n : 1) * sizeof(Record));
-    Record *tmp = PyMem_RawMalloc((n ? n : 1) * sizeof(Record));
+    size_t n = t->count, rec_bytes = n * sizeof(Record);
+    Record *recs = scratch_alloc(rec_bytes);
+    Record *tmp = scratch_alloc(rec_bytes);
     PyObject *list = NULL;
     if (recs == NULL || tmp == NULL) {
         PyErr_NoMemory();
@@ -1102,8 +1231,8 @@ Table4_items(Table4Object *self, PyObject *Py_UNUSED(ignored))
         PyList_SET_ITEM(list, (Py_ssize_t)i, item);
     }
 done:
-    PyMem_RawFree(recs);
-    PyMem_RawFree(tmp);
+    scratch_free(recs, rec_bytes);
+    scratch_free(tmp, rec_bytes);
     return list;
 }
 
@@ -1212,11 +1341,11 @@ Table4_check(Table4Object *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyMethodDef Table4_methods[] = {
-    {"insert", (PyCFunction)(void (*)(void))Table4_insert, METH_VARARGS | METH_KEYWORDS,
+    {"insert", (PyCFunction)(void (*)(void))Table4_insert, METH_FASTCALL | METH_KEYWORDS,
      "insert(network, prefix_len, value): add a prefix or replace its value."},
-    {"remove", (PyCFunction)(void (*)(void))Table4_remove, METH_VARARGS | METH_KEYWORDS,
+    {"remove", (PyCFunction)(void (*)(void))Table4_remove, METH_FASTCALL | METH_KEYWORDS,
      "remove(network, prefix_len) -> bool: False if the prefix was absent."},
-    {"get", (PyCFunction)(void (*)(void))Table4_get, METH_VARARGS | METH_KEYWORDS,
+    {"get", (PyCFunction)(void (*)(void))Table4_get, METH_FASTCALL | METH_KEYWORDS,
      "get(network, prefix_len) -> int: the exact entry's value, or -1."},
     {"lookup", (PyCFunction)Table4_lookup, METH_O,
      "lookup(address: str) -> int: value of the longest matching prefix, -1 if none, "
