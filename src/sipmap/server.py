@@ -37,7 +37,11 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
         )
     else:
         print(f"Bootstrap account: {account.sid}", flush=True)
-    app = create_app(service, public_base_url=args.public_base_url)
+    app = create_app(
+        service,
+        public_base_url=args.public_base_url,
+        max_concurrent=args.max_concurrent_requests,
+    )
     config = uvicorn.Config(
         app,
         host=args.host,

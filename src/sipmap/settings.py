@@ -31,6 +31,12 @@ SERVE_SETTINGS = (
         "sip.twilio.com",
         "Suffix every SIP domain name must end with.",
     ),
+    Setting(
+        "max_concurrent_requests",
+        "--max-concurrent-requests",
+        1000,
+        "Requests handled at once; beyond it the API answers 429 (code 20429).",
+    ),
     Setting("log_level", "--log-level", "info", "Log level: debug, info, warning or error."),
 )
 

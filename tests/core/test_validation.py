@@ -168,6 +168,7 @@ def test_sip_domain_name(value: str, name: str) -> None:
         "\u212acme.sip.twilio.com",  # KELVIN SIGN lowercases to an ASCII "k"
         "acme.sip.twilio.com.",
         "acme.sip.twilio.com\x00",
+        "a.b.sip.twilio.com",  # one label before the suffix (CONTRACT §5)
         ("a" * 60 + ".") * 4 + "sip.twilio.com",  # longer than 253
     ],
 )

@@ -299,7 +299,8 @@ def test_parent_manages_subaccount_keys(
     record = with_key.voice.v1.ip_records.create(ip_address="10.42.0.1")
     assert record.account_sid == sub_sid
     assert error_of(client.voice.v1.ip_records(record.sid).fetch).status == 404
-    assert list_status(with_key.api.v2010.accounts(client.account_sid).keys.list) == 404
+    # Keys never reach Accounts or Keys resources (Twilio's standard keys), whoever's.
+    assert list_status(with_key.api.v2010.accounts(client.account_sid).keys.list) == 403
     client.api.v2010.accounts(sub_sid).keys(key.sid).delete()
     assert sub.api.v2010.account.keys.list() == []
 
@@ -381,3 +382,25 @@ def test_sdk_with_wrong_password(server: Server, subaccount: tuple[str, str]) ->
     wrong = sdk_client(server, subaccount[0], "not-the-token")
     error = error_of(lambda: wrong.voice.v1.ip_records.create(ip_address="10.0.0.1"))
     assert (error.status, error.code) == (401, 20003)
+
+
+def test_api_keys_cannot_manage_accounts_or_keys(
+    server: Server, sub_client: Client, subaccount: tuple[str, str]
+) -> None:
+    sub_sid, _ = subaccount
+    key = sub_client.api.v2010.account.new_keys.create(friendly_name="leaked")
+    with_key = sdk_client(server, key.sid, key.secret, account_sid=sub_sid)
+    for call in (
+        lambda: with_key.api.v2010.account.new_keys.create(friendly_name="replacement"),
+        lambda: with_key.api.v2010.accounts.create(friendly_name="escape"),
+        with_key.api.v2010.account.fetch,
+        lambda: with_key.api.v2010.account.update(friendly_name="renamed"),
+        with_key.api.v2010.account.keys(key.sid).fetch,
+        with_key.api.v2010.account.keys(key.sid).delete,
+    ):
+        error = error_of(call)
+        assert (error.status, error.code) == (403, 20403)
+    assert list_status(with_key.api.v2010.account.keys.list) == 403
+    # Everything else works with the key.
+    assert with_key.api.v2010.account.sip.domains.list() == []
+    assert [k.sid for k in sub_client.api.v2010.account.keys.list()] == [key.sid]

@@ -33,6 +33,14 @@ _JSON = (b"content-type", b"application/json; charset=utf-8")
 _WWW_AUTHENTICATE = (b"www-authenticate", b'Basic realm="Twilio API"')
 
 
+class TooManyRequests(ServiceError):
+    status = 429
+    code = 20429
+
+    def __init__(self) -> None:
+        super().__init__("Too many requests")
+
+
 class InternalError(ServiceError):
     status = 500
     code = 20500
@@ -69,10 +77,13 @@ class App:
         service: Service,
         table: Mapping[str, Mapping[str, Handler]],
         public_base_url: str | None,
+        max_concurrent: int,
     ) -> None:
         self.service = service
         self.router: Router[Handler] = Router(table)
         self.public_base_url = public_base_url
+        self.max_concurrent = max_concurrent
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan and websockets: nothing to do
@@ -80,6 +91,11 @@ class App:
         started = time.perf_counter()
         path: str = scope["path"]
         method: str = scope["method"]
+        if self.in_flight >= self.max_concurrent:
+            # Shed load early and cheaply rather than queue without bound.
+            await _respond(send, started, 429, error_body(TooManyRequests(), path))
+            return
+        self.in_flight += 1
         try:
             if method == "OPTIONS":  # CORS preflight
                 await _respond(send, started, 200, None)
@@ -105,9 +121,13 @@ class App:
         except Exception:
             log.exception("unhandled error on %s %s", method, path)
             await _respond(send, started, 500, error_body(InternalError(), path))
+        finally:
+            self.in_flight -= 1
 
 
-def create_app(service: Service, *, public_base_url: str | None = None) -> App:
+def create_app(
+    service: Service, *, public_base_url: str | None = None, max_concurrent: int = 1000
+) -> App:
     table: dict[str, Mapping[str, Handler]] = {
         **v1.ROUTES,
         **v2010.ROUTES,
@@ -115,4 +135,4 @@ def create_app(service: Service, *, public_base_url: str | None = None) -> App:
         **recognition.ROUTES,
     }
     base = public_base_url.rstrip("/") if public_base_url else None
-    return App(service, table, base)
+    return App(service, table, base, max_concurrent)

@@ -14,10 +14,16 @@ A = "/2010-04-01/Accounts/{AccountSid}"
 _BOOLEAN_DOMAIN_FIELDS = {"sip_registration", "emergency_calling_enabled", "secure"}
 
 
+def _manage(call: Call) -> None:
+    assert call.principal is not None
+    call.service.accounts.check_may_manage(call.principal)
+
+
 # -- accounts -----------------------------------------------------------------------
 
 
 async def create_account(call: Call) -> Reply:
+    _manage(call)
     form = await call.form()
     account, token = await call.service.accounts.create_account(
         call.principal, form.text("FriendlyName")
@@ -26,6 +32,7 @@ async def create_account(call: Call) -> Reply:
 
 
 async def list_accounts(call: Call) -> Reply:
+    _manage(call)
     assert call.principal is not None
     query = call.query()
     name, status = query.text("FriendlyName"), query.text("Status")
@@ -42,10 +49,12 @@ async def list_accounts(call: Call) -> Reply:
 
 
 async def fetch_account(call: Call) -> Reply:
+    _manage(call)
     return Reply(200, render.account(await call.path_account()))
 
 
 async def update_account(call: Call) -> Reply:
+    _manage(call)
     assert call.principal is not None
     form = await call.form()
     account = await call.service.accounts.update_account(
@@ -58,6 +67,7 @@ async def update_account(call: Call) -> Reply:
 
 
 async def create_key(call: Call) -> Reply:
+    _manage(call)
     account = await call.path_account()
     form = await call.form()
     key, secret = await call.service.accounts.create_key(account, form.text("FriendlyName"))
@@ -65,6 +75,7 @@ async def create_key(call: Call) -> Reply:
 
 
 async def list_keys(call: Call) -> Reply:
+    _manage(call)
     account = await call.path_account()
     page = await call.service.accounts.list_keys(account, call.page_request())
     uri = f"{render.account_uri(account.sid)}/Keys.json"
@@ -72,11 +83,13 @@ async def list_keys(call: Call) -> Reply:
 
 
 async def fetch_key(call: Call) -> Reply:
+    _manage(call)
     account = await call.path_account()
     return Reply(200, render.key(await call.service.accounts.get_key(account, call.arg("Sid"))))
 
 
 async def update_key(call: Call) -> Reply:
+    _manage(call)
     account = await call.path_account()
     form = await call.form()
     key = await call.service.accounts.update_key(
@@ -86,6 +99,7 @@ async def update_key(call: Call) -> Reply:
 
 
 async def delete_key(call: Call) -> Reply:
+    _manage(call)
     account = await call.path_account()
     await call.service.accounts.delete_key(account, call.arg("Sid"))
     return Reply(204)

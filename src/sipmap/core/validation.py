@@ -70,7 +70,7 @@ _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def sip_domain_name(field: str, value: str, *, suffix: str) -> str:
-    """A SIP domain name: `<name>.<suffix>`, name of letters, digits and hyphens.
+    """A SIP domain name: `<name>.<suffix>`, name one label of letters, digits and hyphens.
 
     Returned lowercased: DNS names are case-insensitive, so uniqueness must be too.
     """
@@ -80,9 +80,8 @@ def sip_domain_name(field: str, value: str, *, suffix: str) -> str:
         raise InvalidDomainName(field, f"must be a name ending in .{suffix}")
     head = name[: -len(tail)]
     # isascii(): some non-ASCII letters lowercase to ASCII ("\u212a", KELVIN SIGN -> "k").
-    labels_ok = value.isascii() and all(_LABEL.fullmatch(label) for label in head.split("."))
-    if not head or not labels_ok:
+    if not head or not value.isascii() or not _LABEL.fullmatch(head):
         raise InvalidDomainName(
-            field, "must start with letters, digits and hyphens (not at either end of a label)"
+            field, f"must be letters, digits and hyphens (not first or last), then .{suffix}"
         )
     return name

@@ -35,6 +35,7 @@ class Principal:
 
     account_sid: str
     is_subaccount: bool
+    via_api_key: bool = False
 
 
 class AuthenticationFailed(ServiceError):
@@ -43,6 +44,14 @@ class AuthenticationFailed(ServiceError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"Authentication Error - {detail}")
+
+
+class KeyForbidden(ServiceError):
+    status = 403
+    code = 20403
+
+    def __init__(self) -> None:
+        super().__init__("API keys cannot access Accounts or Keys resources; use the auth token")
 
 
 class SubaccountForbidden(ServiceError):
@@ -119,9 +128,18 @@ class AccountService:
             raise AuthenticationFailed("invalid username")
         if account.status != "active":
             raise AccountNotActive()
-        return Principal(account.sid, account.owner_account_sid != account.sid)
+        return Principal(
+            account.sid, account.owner_account_sid != account.sid, via_api_key=account_sid is None
+        )
 
     # -- accounts ---------------------------------------------------------------
+
+    @staticmethod
+    def check_may_manage(principal: Principal) -> None:
+        """Accounts and keys are managed with an account's own credentials, as at Twilio:
+        otherwise a leaked key could mint replacements for itself and outlive revocation."""
+        if principal.via_api_key:
+            raise KeyForbidden()
 
     async def ensure_bootstrap(
         self, sid: str | None, token: str | None, friendly_name: str = "sipmap"
