@@ -157,6 +157,53 @@ def test_memory_comes_back_after_removals() -> None:
     assert table.memory_bytes() < full
 
 
+def unique_addresses(rng: random.Random, count: int) -> list[int]:
+    out: set[int] = set()
+    while len(out) < count:
+        out.add(rng.getrandbits(32))
+    return sorted(out)
+
+
+def test_writes_while_the_hash_grows() -> None:
+    """build() leaves the hash exactly half full: the next insert starts a migration."""
+    rng = random.Random(11)
+    addresses = unique_addresses(rng, 4097)
+    entries = {(a, 32): i for i, a in enumerate(addresses[:4096])}
+    table = Table4.build(pack_entries((n, p, v) for (n, p), v in entries.items()))
+    table.insert(addresses[4096], 32, 7)
+    entries[addresses[4096], 32] = 7
+    originals = list(entries)[:4096]
+    rng.shuffle(originals)
+    for step, key in enumerate(originals[:1500]):  # most still sit in the old array
+        assert table.remove(*key)
+        del entries[key]
+        if step % 250 == 0:
+            check_against_model(table, entries)
+    for key in originals[1500:1600]:
+        table.insert(*key, 1)
+        entries[key] = 1
+    check_against_model(table, entries)
+
+
+def test_large_arrays_grow_in_place() -> None:
+    """Past 1 MiB the slot and bucket arrays are mapped and grown with mremap."""
+    rng = random.Random(12)
+    addresses = unique_addresses(rng, 100_001)
+    table = Table4()
+    for i, address in enumerate(addresses[:95_000]):
+        table.insert(address, 32, i)
+    built = Table4.build(pack_entries((a, 32, i) for i, a in enumerate(addresses[:100_000])))
+    built.insert(addresses[100_000], 32, 100_000)
+    for t, count in ((table, 95_000), (built, 100_001)):
+        t._check()
+        assert len(t) == count
+        for i in range(0, count, 997):
+            assert t.lookup_int(addresses[i]) == i
+            assert t.lookup_int(addresses[i] + 1) == (
+                i + 1 if addresses[i] + 1 in addresses else -1
+            )
+
+
 def test_short_prefix_over_many_long_ones() -> None:
     table = Table4()
     for i in range(3000):
@@ -317,6 +364,14 @@ def test_other_argument_errors() -> None:
         table.get(0, 33)
     with pytest.raises(TypeError):
         Table4(1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="takes 3 arguments"):
+        table.insert(0, 0, 1, 2)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'foo'"):
+        table.insert(0, 0, foo=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="multiple values for argument 'network'"):
+        table.remove(0, network=0)  # type: ignore[call-arg, misc]
+    with pytest.raises(TypeError, match="missing argument 'prefix_len'"):
+        table.get(network=0)  # type: ignore[call-arg]
     table.insert(network=0, prefix_len=0, value=3)
     assert table.get(network=0, prefix_len=0) == 3
     assert table.remove(network=0, prefix_len=0) is True
@@ -324,7 +379,7 @@ def test_other_argument_errors() -> None:
 
 def test_build_rejects() -> None:
     with pytest.raises(TypeError):
-        Table4.build("abc")
+        Table4.build("abc")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="12 bytes"):
         Table4.build(b"\0" * 13)
     with pytest.raises(ValueError, match="entry 1: network has host bits"):

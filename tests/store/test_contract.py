@@ -196,6 +196,18 @@ def test_get(seeded: Harness) -> None:
     assert seeded.read(lambda tx: tx.get(SipDomain, sid("IL", 1))) is None
 
 
+def test_store_get_sees_every_acknowledged_write(seeded: Harness) -> None:
+    # Store.get (no explicit snapshot) answers like Tx.get, right after each write.
+    get = seeded.store.get
+    assert seeded.run(get(IpRecord, sid("IL", 1))) is None
+    seeded.write(insert_all(record(1), record(2, SUB)))
+    assert seeded.run(get(IpRecord, sid("IL", 1))) == record(1)
+    assert seeded.run(get(IpRecord, sid("IL", 2), account_sid=TOP.sid)) is None
+    assert seeded.run(get(IpRecord, sid("IL", 2), account_sid=SUB.sid)) == record(2, SUB)
+    seeded.write(lambda tx: tx.delete(IpRecord, sid=sid("IL", 1)))
+    assert seeded.run(get(IpRecord, sid("IL", 1))) is None
+
+
 def test_find_and_count(seeded: Harness) -> None:
     # SIDs descend while creation ascends: order must be creation order, not SID order.
     recs = [

@@ -8,9 +8,9 @@ endpoint served by this same code.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Mapping
+from random import getrandbits
 from typing import Any
 
 from .. import __version__
@@ -59,7 +59,8 @@ async def _respond(
     content = b"" if body is None else encode_json(body)
     headers = [
         (b"content-length", str(len(content)).encode()),
-        (b"twilio-request-id", b"RQ" + secrets.token_hex(16).encode()),
+        # Unique, not secret: a fast PRNG instead of a system call per response.
+        (b"twilio-request-id", f"RQ{getrandbits(128):032x}".encode()),
         (b"twilio-request-duration", f"{time.perf_counter() - started:.3f}".encode()),
         *_CORS,
     ]

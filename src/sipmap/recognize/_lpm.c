@@ -63,7 +63,9 @@
 #define BUILD_FILL (CHUNK_CAP * 7 / 8)    /* fill of chunks made by build() */
 #define NO_OWNER UINT32_MAX
 #define FREE_SLOT 0xFFu                   /* Prefix.len of a free slot */
-#define EMPTY_BUCKET UINT32_MAX
+#define TOMBSTONE UINT32_MAX              /* Bucket.tag of a bucket emptied during migration */
+#define MIGRATE_STEP 8u                   /* old buckets moved per write while the hash grows */
+#define REGION_MIN ((size_t)1 << 20)      /* arrays this large are mapped directly */
 #define MAX_PREFIXES (UINT32_MAX / 4)     /* keeps slot ids and hash sizes in range */
 #define RECORD_SIZE 12                    /* struct '<IB3xi' */
 
@@ -91,7 +93,7 @@ typedef struct {
 /* A hash bucket keeps the network next to the slot id so probes rarely touch slots. */
 typedef struct {
     uint32_t network;
-    uint32_t sid;    /* EMPTY_BUCKET when empty */
+    uint32_t tag;    /* 0: empty; TOMBSTONE; otherwise slot id + 1 */
 } Bucket;
 
 typedef struct {
@@ -105,6 +107,10 @@ typedef struct {
     Bucket *buckets;        /* capacity is a power of two */
     uint32_t buckets_cap;
     unsigned hash_shift;    /* 64 - log2(buckets_cap) */
+    Bucket *old;            /* while growing: the previous array, being migrated */
+    uint32_t old_cap;
+    unsigned old_shift;
+    uint32_t migrated;      /* old[0..migrated) have been moved */
 
     Chunk **chunks;
     uint32_t *first_keys;   /* first_keys[i] == chunks[i]->keys[0]; first_keys[0] == 0 */
@@ -140,14 +146,88 @@ last_le(const uint32_t *a, uint32_t n, uint32_t x)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Hash map (network, len) -> slot id: linear probing, backward-shift delete.
- * The home bucket depends on the network only, so the (at most 33) prefixes
- * sharing a network share a probe run and deletion needs no slot access. */
+/* Large arrays                                                              */
+
+/*
+ * Arrays of REGION_MIN bytes or more (hash buckets, prefix slots, build
+ * scratch) are mapped directly where mmap exists: the kernel zeroes their
+ * pages lazily, so a new bucket array costs no up-front memset; growing one
+ * is an mremap, not a copy; and freeing returns the memory at once instead of
+ * leaving a hole in the heap. Callers pass the size back when freeing.
+ */
+static void *
+region_alloc(size_t size)
+{
+#ifdef HAVE_MMAP
+    if (size >= REGION_MIN) {
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+    }
+#endif
+    return PyMem_RawCalloc(1, size ? size : 1);
+}
+
+static void
+region_free(void *p, size_t size)
+{
+    if (p == NULL)
+        return;
+#ifdef HAVE_MMAP
+    if (size >= REGION_MIN) {
+        munmap(p, size);
+        return;
+    }
+#endif
+    (void)size;
+    PyMem_RawFree(p);
+}
+
+/* Grow p from old_size to new_size bytes; the new bytes are not zeroed. */
+static void *
+region_grow(void *p, size_t old_size, size_t new_size)
+{
+#if defined(HAVE_MMAP) && defined(MREMAP_MAYMOVE)
+    if (old_size >= REGION_MIN) {
+        void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
+        return q == MAP_FAILED ? NULL : q;
+    }
+#endif
+    if (new_size < REGION_MIN)
+        return PyMem_RawRealloc(p, new_size);
+    void *q = region_alloc(new_size);
+    if (q != NULL && p != NULL) {
+        memcpy(q, p, old_size);
+        region_free(p, old_size);
+    }
+    return q;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hash map (network, len) -> slot id                                        */
+
+/*
+ * Linear probing with backward-shift deletion, at most half full. The home
+ * bucket depends on the network only, so the (at most 33) prefixes sharing a
+ * network share a probe run and moving a bucket needs no slot access.
+ *
+ * Growth is incremental so no single write pays for a rehash: the full array
+ * becomes `old`, a twice larger zeroed one takes its place, and every write
+ * then moves MIGRATE_STEP old buckets (leaving TOMBSTONEs so the old probe
+ * runs stay intact). Lookups probe the new array, then the old one. A growth
+ * happens after at least old_cap/2 more inserts, by when the migration
+ * (old_cap/MIGRATE_STEP writes) is long finished.
+ */
+
+static inline uint32_t
+home_at(unsigned shift, uint32_t network)
+{
+    return (uint32_t)(((uint64_t)network * UINT64_C(0x9E3779B97F4A7C15)) >> shift);
+}
 
 static inline uint32_t
 home_of(const Lpm *t, uint32_t network)
 {
-    return (uint32_t)(((uint64_t)network * UINT64_C(0x9E3779B97F4A7C15)) >> t->hash_shift);
+    return home_at(t->hash_shift, network);
 }
 
 static inline void
@@ -161,16 +241,26 @@ prefetch(const void *p)
 }
 
 static uint32_t
-probe(const Lpm *t, uint32_t i, uint32_t network, unsigned len)
+probe_array(const Lpm *t, const Bucket *b, uint32_t cap, uint32_t i, uint32_t network,
+            unsigned len)
 {
-    uint32_t mask = t->buckets_cap - 1;
-    for (;; i = (i + 1) & mask) {
-        const Bucket *b = &t->buckets[i];
-        if (b->sid == EMPTY_BUCKET)
+    for (;; i = (i + 1) & (cap - 1)) {
+        uint32_t tag = b[i].tag;
+        if (tag == 0)
             return NO_OWNER;
-        if (b->network == network && t->slots[b->sid].len == len)
-            return b->sid;
+        if (tag != TOMBSTONE && b[i].network == network && t->slots[tag - 1].len == len)
+            return tag - 1;
     }
+}
+
+/* Slot of (network, len) or NO_OWNER; home is its bucket in the current array. */
+static uint32_t
+probe(const Lpm *t, uint32_t home, uint32_t network, unsigned len)
+{
+    uint32_t sid = probe_array(t, t->buckets, t->buckets_cap, home, network, len);
+    if (sid == NO_OWNER && t->old != NULL)
+        sid = probe_array(t, t->old, t->old_cap, home_at(t->old_shift, network), network, len);
+    return sid;
 }
 
 static uint32_t
@@ -180,35 +270,72 @@ hash_find(const Lpm *t, uint32_t network, unsigned len)
 }
 
 static void
-hash_put(Lpm *t, uint32_t sid)
+bucket_put(Lpm *t, uint32_t network, uint32_t tag)
 {
     uint32_t mask = t->buckets_cap - 1;
-    uint32_t network = t->slots[sid].network;
     uint32_t i = home_of(t, network);
-    while (t->buckets[i].sid != EMPTY_BUCKET)
+    while (t->buckets[i].tag != 0)
         i = (i + 1) & mask;
-    t->buckets[i] = (Bucket){.network = network, .sid = sid};
+    t->buckets[i] = (Bucket){.network = network, .tag = tag};
+}
+
+static void
+hash_put(Lpm *t, uint32_t sid)
+{
+    bucket_put(t, t->slots[sid].network, sid + 1);
 }
 
 static void
 hash_delete(Lpm *t, uint32_t sid)
 {
-    uint32_t mask = t->buckets_cap - 1;
-    uint32_t i = home_of(t, t->slots[sid].network);
-    while (t->buckets[i].sid != sid)
+    uint32_t network = t->slots[sid].network, mask = t->buckets_cap - 1;
+    uint32_t i = home_of(t, network);
+    while (t->buckets[i].tag != sid + 1) {
+        if (t->buckets[i].tag == 0) {
+            /* Not migrated yet: bury it in the old array. */
+            uint32_t old_mask = t->old_cap - 1;
+            uint32_t j = home_at(t->old_shift, network);
+            while (t->old[j].tag != sid + 1)
+                j = (j + 1) & old_mask;
+            t->old[j].tag = TOMBSTONE;
+            return;
+        }
         i = (i + 1) & mask;
+    }
     /* Shift later members of the probe run back so no lookup stops early. */
-    for (uint32_t j = (i + 1) & mask; t->buckets[j].sid != EMPTY_BUCKET; j = (j + 1) & mask) {
+    for (uint32_t j = (i + 1) & mask; t->buckets[j].tag != 0; j = (j + 1) & mask) {
         uint32_t home = home_of(t, t->buckets[j].network);
         if (((j - home) & mask) >= ((j - i) & mask)) {
             t->buckets[i] = t->buckets[j];
             i = j;
         }
     }
-    t->buckets[i].sid = EMPTY_BUCKET;
+    t->buckets[i].tag = 0;
 }
 
-/* Size the bucket array for `want` prefixes (load <= 1/2) and rehash. */
+/* Move up to `steps` old buckets into the current array. */
+static void
+hash_migrate(Lpm *t, uint32_t steps)
+{
+    if (t->old == NULL)
+        return;
+    uint32_t stop = t->old_cap - t->migrated > steps ? t->migrated + steps : t->old_cap;
+    for (uint32_t i = t->migrated; i < stop; i++) {
+        Bucket *b = &t->old[i];
+        if (b->tag != 0 && b->tag != TOMBSTONE) {
+            bucket_put(t, b->network, b->tag);
+            b->tag = TOMBSTONE;
+        }
+    }
+    t->migrated = stop;
+    if (stop == t->old_cap) {
+        region_free(t->old, (size_t)t->old_cap * sizeof(Bucket));
+        t->old = NULL;
+        t->old_cap = 0;
+    }
+}
+
+/* Make room for `want` prefixes at load <= 1/2, starting a migration if needed. */
 static int
 hash_reserve(Lpm *t, uint32_t want)
 {
@@ -220,17 +347,19 @@ hash_reserve(Lpm *t, uint32_t want)
     }
     if (t->buckets != NULL && cap <= t->buckets_cap)
         return 0;
-    Bucket *buckets = PyMem_RawMalloc((size_t)cap * sizeof(Bucket));
+    Bucket *buckets = region_alloc((size_t)cap * sizeof(Bucket));
     if (buckets == NULL)
         return -1;
-    memset(buckets, 0xFF, (size_t)cap * sizeof(Bucket));
-    PyMem_RawFree(t->buckets);
+    hash_migrate(t, UINT32_MAX); /* finish a previous growth (not reached in practice) */
+    t->old = t->buckets;
+    t->old_cap = t->buckets_cap;
+    t->old_shift = t->hash_shift;
+    t->migrated = 0;
     t->buckets = buckets;
     t->buckets_cap = (uint32_t)cap;
     t->hash_shift = 64 - bits;
-    for (uint32_t sid = 0; sid < t->slots_used; sid++)
-        if (t->slots[sid].len != FREE_SLOT)
-            hash_put(t, sid);
+    if (t->old_cap == 0)
+        t->old = NULL;
     return 0;
 }
 
@@ -242,10 +371,11 @@ slots_reserve(Lpm *t, uint32_t want)
 {
     if (want <= t->slots_cap)
         return 0;
-    uint64_t cap = t->slots_cap ? t->slots_cap : 16;
+    uint64_t cap = t->slots_cap ? t->slots_cap : (want > 16 ? want : 16);
     while (cap < want)
-        cap *= 2;
-    Prefix *slots = PyMem_RawRealloc(t->slots, (size_t)cap * sizeof(Prefix));
+        cap += cap / 2;
+    Prefix *slots = region_grow(t->slots, (size_t)t->slots_cap * sizeof(Prefix),
+                                (size_t)cap * sizeof(Prefix));
     if (slots == NULL)
         return -1;
     t->slots = slots;
@@ -554,8 +684,9 @@ lpm_free(Lpm *t)
         free(t->spare[i]);
     PyMem_RawFree(t->chunks);
     PyMem_RawFree(t->first_keys);
-    PyMem_RawFree(t->slots);
-    PyMem_RawFree(t->buckets);
+    region_free(t->slots, (size_t)t->slots_cap * sizeof(Prefix));
+    region_free(t->buckets, (size_t)t->buckets_cap * sizeof(Bucket));
+    region_free(t->old, (size_t)t->old_cap * sizeof(Bucket));
     memset(t, 0, sizeof(*t));
 }
 
@@ -626,6 +757,7 @@ lpm_insert(Lpm *t, uint32_t network, unsigned len, int32_t value)
     uint32_t ci, pi;
     locate(t, network, &ci, &pi);
     reassign(t, ci, pi, end, is_shorter_or_none, len, sid);
+    hash_migrate(t, MIGRATE_STEP);
     return 0;
 }
 
@@ -702,6 +834,7 @@ lpm_remove(Lpm *t, uint32_t network, unsigned len)
         uncut_at(t, network);
     hash_delete(t, sid);
     slot_release(t, sid);
+    hash_migrate(t, MIGRATE_STEP);
     return true;
 }
 
@@ -709,7 +842,7 @@ static size_t
 lpm_memory(const Lpm *t)
 {
     return (size_t)t->slots_cap * sizeof(Prefix)
-           + (size_t)t->buckets_cap * sizeof(Bucket)
+           + ((size_t)t->buckets_cap + t->old_cap) * sizeof(Bucket)
            + (size_t)t->chunks_cap * (sizeof(Chunk *) + sizeof(uint32_t))
            + ((size_t)t->nchunks + t->nspare) * sizeof(Chunk);
 }
@@ -722,35 +855,6 @@ typedef struct {
     int32_t value;
     uint8_t len;
 } Record;
-
-/*
- * Scratch buffers of build() and items() (tens of MB at 1M entries) are
- * mapped and unmapped directly: from malloc they would often land below the
- * chunks allocated next and stay resident as heap holes after being freed.
- */
-static void *
-scratch_alloc(size_t size)
-{
-#ifdef HAVE_MMAP
-    void *p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-#else
-    return PyMem_RawMalloc(size ? size : 1);
-#endif
-}
-
-static void
-scratch_free(void *p, size_t size)
-{
-    if (p == NULL)
-        return;
-#ifdef HAVE_MMAP
-    munmap(p, size ? size : 1);
-#else
-    (void)size;
-    PyMem_RawFree(p);
-#endif
-}
 
 typedef enum { BUILD_OK, BUILD_NOMEM, BUILD_BADLEN, BUILD_HOSTBITS, BUILD_BADVALUE } BuildStatus;
 
@@ -842,8 +946,8 @@ lpm_build(Lpm *t, const unsigned char *data, size_t n, size_t *bad_index)
 {
     BuildStatus status = BUILD_NOMEM;
     size_t rec_bytes = n * sizeof(Record), int_bytes = 0;
-    Record *recs = scratch_alloc(rec_bytes);
-    Record *tmp = scratch_alloc(rec_bytes);
+    Record *recs = region_alloc(rec_bytes);
+    Record *tmp = region_alloc(rec_bytes);
     uint32_t *keys = NULL, *owners = NULL;
     t->free_head = -1;
     if (recs == NULL || tmp == NULL)
@@ -885,8 +989,8 @@ lpm_build(Lpm *t, const unsigned char *data, size_t n, size_t *bad_index)
     }
 
     int_bytes = (2 * m + 1) * sizeof(uint32_t);
-    keys = scratch_alloc(int_bytes);
-    owners = scratch_alloc(int_bytes);
+    keys = region_alloc(int_bytes);
+    owners = region_alloc(int_bytes);
     if (keys == NULL || owners == NULL)
         goto done;
     size_t nint = sweep_intervals(t, keys, owners);
@@ -912,10 +1016,10 @@ lpm_build(Lpm *t, const unsigned char *data, size_t n, size_t *bad_index)
     }
     status = BUILD_OK;
 done:
-    scratch_free(recs, rec_bytes);
-    scratch_free(tmp, rec_bytes);
-    scratch_free(keys, int_bytes);
-    scratch_free(owners, int_bytes);
+    region_free(recs, rec_bytes);
+    region_free(tmp, rec_bytes);
+    region_free(keys, int_bytes);
+    region_free(owners, int_bytes);
     return status;
 }
 
@@ -1203,8 +1307,8 @@ Table4_items(Table4Object *self, PyObject *Py_UNUSED(ignored))
 {
     const Lpm *t = &self->lpm;
     size_t n = t->count, rec_bytes = n * sizeof(Record);
-    Record *recs = scratch_alloc(rec_bytes);
-    Record *tmp = scratch_alloc(rec_bytes);
+    Record *recs = region_alloc(rec_bytes);
+    Record *tmp = region_alloc(rec_bytes);
     PyObject *list = NULL;
     if (recs == NULL || tmp == NULL) {
         PyErr_NoMemory();
@@ -1231,8 +1335,8 @@ Table4_items(Table4Object *self, PyObject *Py_UNUSED(ignored))
         PyList_SET_ITEM(list, (Py_ssize_t)i, item);
     }
 done:
-    scratch_free(recs, rec_bytes);
-    scratch_free(tmp, rec_bytes);
+    region_free(recs, rec_bytes);
+    region_free(tmp, rec_bytes);
     return list;
 }
 
@@ -1333,8 +1437,14 @@ Table4_check(Table4Object *self, PyObject *Py_UNUSED(ignored))
     CHECK(live == t->count);
     CHECK(memcmp(per_len, t->len_count, sizeof(per_len)) == 0);
     uint32_t occupied = 0;
-    for (uint32_t i = 0; i < t->buckets_cap; i++)
-        occupied += t->buckets[i].sid != EMPTY_BUCKET;
+    for (uint32_t i = 0; i < t->buckets_cap; i++) {
+        CHECK(t->buckets[i].tag != TOMBSTONE);
+        occupied += t->buckets[i].tag != 0;
+    }
+    for (uint32_t i = 0; t->old != NULL && i < t->old_cap; i++) {
+        CHECK(i >= t->migrated || t->old[i].tag == 0 || t->old[i].tag == TOMBSTONE);
+        occupied += t->old[i].tag != 0 && t->old[i].tag != TOMBSTONE;
+    }
     CHECK(occupied == t->count && (uint64_t)t->count * 2 <= t->buckets_cap);
 #undef CHECK
     Py_RETURN_NONE;

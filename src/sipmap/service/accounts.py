@@ -111,7 +111,7 @@ class AccountService:
     async def _verify(self, username: str, password: str) -> Principal:
         digest = await self.hash_secret(password)
         if (account_sid := sids.normalize(username, sids.ACCOUNT)) is not None:
-            account = await self.ctx.store.read(lambda tx: tx.get(Account, account_sid))
+            account = await self.ctx.store.get(Account, account_sid)
             stored = account.auth_token_hash if account else None
         elif (key_sid := sids.normalize(username, sids.API_KEY)) is not None:
 
@@ -212,7 +212,7 @@ class AccountService:
         sid = sids.normalize(account_sid, sids.ACCOUNT)
         if sid is None:
             raise NotFound()
-        account = await self.ctx.store.read(lambda tx: tx.get(Account, sid))
+        account = await self.ctx.store.get(Account, sid)
         if account is None or principal.account_sid not in (account.sid, account.owner_account_sid):
             raise NotFound()
         return account
@@ -298,7 +298,7 @@ class AccountService:
         sid = sids.normalize(key_sid, sids.API_KEY)
         key = None
         if sid is not None:
-            key = await self.ctx.store.read(lambda tx: tx.get(ApiKey, sid, account_sid=account.sid))
+            key = await self.ctx.store.get(ApiKey, sid, account_sid=account.sid)
         if key is None:
             raise NotFound()
         return key

@@ -216,13 +216,8 @@ class AclService:
         canonical = sids.normalize(sid, sids.IP_ADDRESS)
         record = None
         if canonical is not None:
-            record = await self.ctx.store.read(
-                lambda tx: tx.get(
-                    IpAddress,
-                    canonical,
-                    account_sid=account_sid,
-                    ip_access_control_list_sid=acl_sid,
-                )
+            record = await self.ctx.store.get(
+                IpAddress, canonical, account_sid=account_sid, ip_access_control_list_sid=acl_sid
             )
         if record is None:
             raise NotFound()

@@ -49,9 +49,7 @@ class VoiceService:
         canonical = sids.normalize(sid, sids.IP_RECORD)
         record = None
         if canonical is not None:
-            record = await self.ctx.store.read(
-                lambda tx: tx.get(IpRecord, canonical, account_sid=account_sid)
-            )
+            record = await self.ctx.store.get(IpRecord, canonical, account_sid=account_sid)
         if record is None:
             raise NotFound()
         return record
@@ -161,9 +159,7 @@ class VoiceService:
         canonical = sids.normalize(sid, sids.SOURCE_IP_MAPPING)
         mapping = None
         if canonical is not None:
-            mapping = await self.ctx.store.read(
-                lambda tx: tx.get(SourceIpMapping, canonical, account_sid=account_sid)
-            )
+            mapping = await self.ctx.store.get(SourceIpMapping, canonical, account_sid=account_sid)
         if mapping is None:
             raise NotFound()
         return mapping

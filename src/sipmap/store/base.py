@@ -46,6 +46,9 @@ class Store(Protocol):
 
     async def write(self, fn: Callable[[Tx], R]) -> R: ...
 
+    async def get(self, model: type[M], sid: str, **where: Any) -> M | None:
+        """One row by SID: a single statement, so it needs no explicit snapshot."""
+
     def read_blocking(self, fn: Callable[[Tx], R]) -> R:
         """Run a read on a private connection in the calling thread (for bulk loads off the loop)."""
 
