@@ -295,13 +295,7 @@ class AccountService:
         return key, secret
 
     async def get_key(self, account: Account, key_sid: str) -> ApiKey:
-        sid = sids.normalize(key_sid, sids.API_KEY)
-        key = None
-        if sid is not None:
-            key = await self.ctx.store.get(ApiKey, sid, account_sid=account.sid)
-        if key is None:
-            raise NotFound()
-        return key
+        return await self.ctx.get_owned(ApiKey, sids.API_KEY, key_sid, account_sid=account.sid)
 
     async def list_keys(self, account: Account, request: PageRequest) -> Page[ApiKey]:
         return await self.ctx.store.read(

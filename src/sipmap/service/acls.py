@@ -212,16 +212,13 @@ class AclService:
         return record
 
     async def get_address(self, account_sid: str, list_sid: str, sid: str) -> IpAddress:
-        acl_sid = _list_sid(list_sid)
-        canonical = sids.normalize(sid, sids.IP_ADDRESS)
-        record = None
-        if canonical is not None:
-            record = await self.ctx.store.get(
-                IpAddress, canonical, account_sid=account_sid, ip_access_control_list_sid=acl_sid
-            )
-        if record is None:
-            raise NotFound()
-        return record
+        return await self.ctx.get_owned(
+            IpAddress,
+            sids.IP_ADDRESS,
+            sid,
+            account_sid=account_sid,
+            ip_access_control_list_sid=_list_sid(list_sid),
+        )
 
     async def list_addresses(
         self, account_sid: str, list_sid: str, request: PageRequest

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
+from ..core import sids
 from ..core.clock import Clock, system_clock
+from ..core.errors import NotFound
 from ..core.events import Event
+from ..core.models import M
 from ..core.sids import SidFactory, random_sid
 from ..store.base import Store
 
@@ -29,3 +32,14 @@ class Context:
     new_sid: SidFactory = random_sid
     sip_domain_suffix: str = "sip.twilio.com"
     publisher: Publisher = field(default_factory=NullPublisher)
+
+    async def get_owned(self, model: type[M], prefix: str, sid: str, **where: Any) -> M:
+        """The resource `sid` names if it is one of `prefix`'s and matches `where`.
+
+        Malformed, unknown and other accounts' SIDs are all the same NotFound.
+        """
+        canonical = sids.normalize(sid, prefix)
+        found = None if canonical is None else await self.store.get(model, canonical, **where)
+        if found is None:
+            raise NotFound()
+        return found

@@ -46,13 +46,7 @@ class VoiceService:
         return record
 
     async def get_ip_record(self, account_sid: str, sid: str) -> IpRecord:
-        canonical = sids.normalize(sid, sids.IP_RECORD)
-        record = None
-        if canonical is not None:
-            record = await self.ctx.store.get(IpRecord, canonical, account_sid=account_sid)
-        if record is None:
-            raise NotFound()
-        return record
+        return await self.ctx.get_owned(IpRecord, sids.IP_RECORD, sid, account_sid=account_sid)
 
     async def list_ip_records(self, account_sid: str, request: PageRequest) -> Page[IpRecord]:
         return await self.ctx.store.read(
@@ -156,13 +150,9 @@ class VoiceService:
         return mapping
 
     async def get_mapping(self, account_sid: str, sid: str) -> SourceIpMapping:
-        canonical = sids.normalize(sid, sids.SOURCE_IP_MAPPING)
-        mapping = None
-        if canonical is not None:
-            mapping = await self.ctx.store.get(SourceIpMapping, canonical, account_sid=account_sid)
-        if mapping is None:
-            raise NotFound()
-        return mapping
+        return await self.ctx.get_owned(
+            SourceIpMapping, sids.SOURCE_IP_MAPPING, sid, account_sid=account_sid
+        )
 
     async def list_mappings(self, account_sid: str, request: PageRequest) -> Page[SourceIpMapping]:
         return await self.ctx.store.read(
