@@ -183,6 +183,16 @@ def test_writes_while_the_hash_grows() -> None:
         table.insert(*key, 1)
         entries[key] = 1
     check_against_model(table, entries)
+    # Inserts alone also finish a migration, 8 old buckets each (4096 of them here).
+    grown = Table4.build(pack_entries((n, p, 1) for n, p in list(entries)[:2048]))
+    assert not grown._check()["migrating"]
+    extra = unique_addresses(rng, 1100)
+    for address in extra[:10]:
+        grown.insert(address, 32, 1)
+    assert grown._check()["migrating"]
+    for address in extra[10:]:
+        grown.insert(address, 32, 1)
+    assert not grown._check()["migrating"]
 
 
 def test_large_arrays_grow_in_place() -> None:

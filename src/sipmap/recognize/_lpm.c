@@ -16,31 +16,35 @@
  *     always 0. The form is canonical: two neighbouring intervals never have
  *     the same owner, so the layout depends only on the prefix set.
  *
- * The interval starts are stored in fixed-capacity chunks (CHUNK_CAP keys,
- * with a parallel owner array) plus a directory holding each chunk's first
- * key: a two-level B+-tree. A lookup is a binary search in the directory (a
- * few KB, cache resident) and one in a chunk, then one read of the owner's
- * slot. Memory is ~8 bytes per interval and a prefix adds at most two
- * intervals, plus 12 bytes per slot and ~4-8 bytes per hash bucket.
+ * The interval starts are stored in fixed-capacity chunks (480 keys with a
+ * parallel owner array, plus a one-cache-line index of every 32nd key) and a
+ * directory holding each chunk's first key: a small B+-tree. A lookup is a
+ * binary search in the directory (tens of KB at a million prefixes, cache
+ * resident), then in the chunk's index line and one 32-key block, then one
+ * read of the owner and one of its slot. It allocates nothing but the
+ * returned int. Memory: ~8 bytes per interval (a prefix adds at most two),
+ * 12 per slot, 16-32 per prefix of hash buckets: about 50 per prefix.
  *
  * Insert P = [a, b] of length L: cut intervals at a and b+1, then every
  * interval inside [a, b] that has no owner or an owner shorter than L now
  * belongs to P. Remove P: every interval owned by P goes to P's parent (the
- * longest present prefix strictly containing P, found by probing the hash
- * map at lengths L-1..0), then the cuts at a and b+1 are dropped if the
- * owners on both sides became equal. Both walk every interval inside P, so a
- * short prefix covering many longer ones (a /8 over 100k /32s) costs time
- * proportional to what it covers; /32 and /24 writes touch one or two chunks.
- * Chunks split when full and merge with (or borrow from) a neighbour when
- * under a quarter full.
+ * longest present prefix strictly containing P; see lpm_parent() for how the
+ * owners just outside P usually spare the hash probes), then the cuts at a
+ * and b+1 are dropped if the owners on both sides became equal. Both walk
+ * every interval inside P, so a short prefix covering many longer ones (a /8
+ * over 100k /32s) costs time proportional to what it covers; /32 and /24
+ * writes touch one or two chunks. Chunks split when full and merge with (or
+ * borrow from) a neighbour when under a quarter full. The hash map grows
+ * incrementally (see its section), so no single write pays for a rehash.
  *
  * Atomicity: every mutation (insert, remove) runs entirely inside one C call
  * holding the GIL and calls no Python code, so any Python thread sees the
  * table before or after it, never half-updated. All memory an insert may
  * need (slot, hash growth, directory room, two spare chunks for splits) is
  * reserved BEFORE the first change, so an allocation failure raises
- * MemoryError with the table untouched. Table4.build() works on a new table
- * that no other thread can see yet, which is why it may release the GIL.
+ * MemoryError with the table untouched; a remove allocates nothing.
+ * Table4.build() fills a new table that no other thread can see yet, which
+ * is why it may release the GIL.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -720,9 +724,9 @@ lpm_lookup(const Lpm *t, uint32_t addr)
 }
 
 /*
- * A write's cache misses are mostly independent: the prefix's own hash
- * bucket, its parents' buckets and its chunk. Prefetching them together
- * before using any of them makes them overlap instead of queueing.
+ * A write's first cache misses are independent: the prefix's hash bucket and
+ * its place among the intervals. Starting the bucket load before searching
+ * the chunk makes the two overlap instead of queueing.
  */
 static void
 prefetch_write(const Lpm *t, uint32_t network)
@@ -1390,7 +1394,8 @@ Table4_len(Table4Object *self)
     return (Py_ssize_t)self->lpm.count;
 }
 
-/* Debug aid for the tests: verify every structural invariant, raise on a breach. */
+/* Debug aid for tests and the benchmark: verify every structural invariant
+ * (AssertionError on a breach) and return a few figures about the layout. */
 static PyObject *
 Table4_check(Table4Object *self, PyObject *Py_UNUSED(ignored))
 {
@@ -1447,7 +1452,11 @@ Table4_check(Table4Object *self, PyObject *Py_UNUSED(ignored))
     }
     CHECK(occupied == t->count && (uint64_t)t->count * 2 <= t->buckets_cap);
 #undef CHECK
-    Py_RETURN_NONE;
+    size_t intervals = 0;
+    for (uint32_t ci = 0; ci < t->nchunks; ci++)
+        intervals += t->chunks[ci]->n;
+    return Py_BuildValue("{sIsnsO}", "chunks", (unsigned int)t->nchunks, "intervals",
+                         (Py_ssize_t)intervals, "migrating", t->old != NULL ? Py_True : Py_False);
 }
 
 static PyMethodDef Table4_methods[] = {
@@ -1469,7 +1478,7 @@ static PyMethodDef Table4_methods[] = {
     {"build", (PyCFunction)Table4_build, METH_O | METH_STATIC,
      "build(entries: bytes) -> Table4 from packed '<IB3xi' records; releases the GIL."},
     {"_check", (PyCFunction)Table4_check, METH_NOARGS,
-     "Verify internal invariants (for tests)."},
+     "Verify internal invariants (AssertionError on a breach); return layout figures."},
     {NULL, NULL, 0, NULL},
 };
 
