@@ -50,6 +50,29 @@ def to_db(value: Any) -> Any:
     return value
 
 
+def _stamp(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+# Per model, each field's conversion to its column (None: stored as is).
+_TO_DB: dict[type[Any], tuple[tuple[str, Any], ...]] = {
+    model: tuple(
+        (name, _stamp if kind == "datetime" else int if kind == "bool" else None)
+        for name, kind in _KINDS[model].items()
+    )
+    for model in TABLES
+}
+
+
+def to_row(obj: models.Model) -> list[Any]:
+    """Column values of a model, in COLUMNS order."""
+    return [
+        value if convert is None or value is None else convert(value)
+        for name, convert in _TO_DB[type(obj)]
+        for value in (getattr(obj, name),)
+    ]
+
+
 def _converter(kind: str) -> Any:
     if kind == "datetime":
         return lambda value: datetime.fromtimestamp(value, UTC)

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from ..core.errors import InvalidPageToken
 from ..core.models import M, Model
 from ..core.paging import Page, PageRequest
-from .schema import COLUMNS, KEYS, SCOPES, TABLES, from_row, to_db
+from .schema import COLUMNS, KEYS, SCOPES, TABLES, from_row, to_db, to_row
 
 R = TypeVar("R")
 
@@ -104,7 +104,7 @@ class SqliteTx:
 
     def insert(self, obj: Model) -> None:
         model = type(obj)
-        self._conn.execute(_INSERT_SQL[model], [to_db(getattr(obj, c)) for c in COLUMNS[model]])
+        self._conn.execute(_INSERT_SQL[model], to_row(obj))
 
     def update(self, obj: Model) -> None:
         model = type(obj)
