@@ -16,7 +16,9 @@ with a single reference assignment.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import gc
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from typing import Any
@@ -135,8 +137,15 @@ class Recognizer:
         if host is not None and (domain := state.by_name.get(host)) is not None:
             return self._decide(state, domain, source, "request_uri", None)
         if value >= 0:
-            route = state.routes[value]
-            return self._decide(state, state.domains[route.domain_sid], source, "source_ip", route)
+            route = state.routes.get(value)
+            domain = state.domains.get(route.domain_sid) if route else None
+            if route is None or domain is None:
+                # Only a state replaced (and being freed) under this very call can lack
+                # them; the new one is complete.
+                if state is self._state:
+                    raise RuntimeError(f"recognizer state has no route {value}")
+                return self.recognize(source_ip, request_uri)
+            return self._decide(state, domain, source, "source_ip", route)
         return _unmatched(host)
 
     @staticmethod
@@ -182,7 +191,7 @@ class Recognizer:
     ) -> Recognizer:
         """A recognizer over these rows; mappings in creation order, as the store lists them."""
         recognizer = cls()
-        recognizer._state = _build_state(domains, mappings, acl_mappings, addresses)
+        recognizer._replace(lambda: _build_state(domains, mappings, acl_mappings, addresses))
         return recognizer
 
     def load(self, store: Store) -> None:
@@ -196,7 +205,26 @@ class Recognizer:
                 tx.find(IpAddress),
             )
 
-        self._state = _build_state(*store.read_blocking(rows))
+        self._replace(lambda: _build_state(*store.read_blocking(rows)))
+
+    def _replace(self, build: Callable[[], _State]) -> None:
+        # A full build makes millions of GC-tracked objects; left alone, the cyclic
+        # collector walks the whole heap again and again meanwhile, holding the GIL
+        # for up to a second at a time — the event loop stalls even though the build
+        # runs in another thread. So: no collections during the build, the old state
+        # freed a slice at a time (yielding the GIL between slices), and the new
+        # state frozen out of every later collection (gc.freeze), since it lives as
+        # long as the process and holds no reference cycles worth collecting.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            old, self._state = self._state, build()
+            time.sleep(0.01)  # let a recognize() that began on the old state finish
+            _release(old)
+        finally:
+            if was_enabled:
+                gc.enable()
+        gc.freeze()
 
     # -- changes ----------------------------------------------------------------------
 
@@ -312,6 +340,16 @@ def _allow_table(state: _State, acls: Iterable[str]) -> Table4:
         for network, prefix_len in state.addresses.get(acl_sid, {}).values():
             table.insert(network, prefix_len, 0)
     return table
+
+
+def _release(state: _State) -> None:
+    """Drop a replaced state's big containers a slice at a time, yielding the GIL."""
+    for container in vars(state).values():
+        if isinstance(container, dict):
+            while container:
+                for _ in range(min(len(container), 20_000)):
+                    container.popitem()
+                time.sleep(0)
 
 
 def _build_state(
