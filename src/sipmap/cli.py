@@ -13,7 +13,6 @@ from typing import Any
 from . import __version__
 from .core import sids
 from .core.errors import ServiceError
-from .core.models import Account
 from .core.paging import MAX_PAGE_SIZE, PageRequest
 from .service import Context, Principal, Service
 from .settings import ENVIRONMENT, SERVE_SETTINGS, Setting
@@ -131,9 +130,7 @@ async def _operate(args: argparse.Namespace) -> int:
         elif args.command == "accounts" and args.action == "create":
             principal = None
             if args.owner:
-                owner = await service.accounts.visible_account(
-                    Principal(args.owner, False), args.owner
-                )
+                owner = await service.accounts.get_account(args.owner)
                 if owner.owner_account_sid != owner.sid:
                     print("error: --owner must be a top-level account", file=sys.stderr)
                     return 2
@@ -141,12 +138,10 @@ async def _operate(args: argparse.Namespace) -> int:
             account, token = await service.accounts.create_account(principal, args.friendly_name)
             _print({**_json(account), "auth_token": token})
         elif args.command == "accounts":
-            for account in await store.read(lambda tx: tx.find(Account)):
+            for account in await service.accounts.all_accounts():
                 _print(_json(account))
         elif args.command == "keys":
-            account = await service.accounts.visible_account(
-                Principal(args.account, False), args.account
-            )
+            account = await service.accounts.get_account(args.account)
             if args.action == "create":
                 key, secret = await service.accounts.create_key(account, args.friendly_name)
                 _print({**_json(key), "secret": secret})

@@ -207,13 +207,18 @@ class AccountService:
 
         return await self.ctx.store.write(run), token
 
+    async def get_account(self, account_sid: str) -> Account:
+        """Any account, for the operator's CLI (no principal: whoever holds the database)."""
+        return await self.ctx.get_owned(Account, sids.ACCOUNT, account_sid)
+
+    async def all_accounts(self) -> list[Account]:
+        """Every account, oldest first, for the operator's CLI."""
+        return await self.ctx.store.read(lambda tx: tx.find(Account))
+
     async def visible_account(self, principal: Principal, account_sid: str) -> Account:
         """The account at a 2010 path, if the principal may act on it; else NotFound."""
-        sid = sids.normalize(account_sid, sids.ACCOUNT)
-        if sid is None:
-            raise NotFound()
-        account = await self.ctx.store.get(Account, sid)
-        if account is None or principal.account_sid not in (account.sid, account.owner_account_sid):
+        account = await self.get_account(account_sid)
+        if principal.account_sid not in (account.sid, account.owner_account_sid):
             raise NotFound()
         return account
 
