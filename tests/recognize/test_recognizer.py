@@ -961,3 +961,38 @@ def test_publish_leaves_the_large_indexes_untracked_by_the_gc() -> None:
     r.publish([MappingSaved(make_mapping(999, D1, "10.0.0.0", 8))])
     r.publish([MappingDeleted(make_mapping(1, D1, dotted(1 << 8), 24))])
     assert not any(gc.is_tracked(index) for index in indexes.values()), indexes.keys()
+
+
+def test_the_documented_examples_hold() -> None:
+    """Every row of the examples table in docs/recognition.md, as written there."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "recognition.md").read_text()
+    section = doc.split("### Examples", 1)[1].split("\n## ", 1)[0]
+    rows = [
+        [cell.strip().strip("`") for cell in line.strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| `")
+    ]
+    assert len(rows) >= 9
+    alpha = make_domain(1, "alpha" + SUFFIX)
+    beta = make_domain(2, "beta" + SUFFIX)
+    gamma = make_domain(3, "gamma" + SUFFIX)
+    acl = sid("AL", 1)
+    for recognizer in built_both_ways(
+        [alpha, beta, gamma],
+        [
+            make_mapping(1, alpha, "10.0.0.0", 8),
+            make_mapping(2, beta, "10.1.2.0", 24),
+            make_mapping(3, gamma, "10.1.2.3", 32),
+        ],
+        [make_link(acl, beta)],
+        [make_address(1, acl, "10.1.2.0", 28)],
+    ):
+        for source, uri, domain, allowed, reason in rows:
+            result = recognizer.recognize(source, None if uri == "—" else uri)
+            expected_domain = domain.split(" ")[0]
+            found = (result.domain_name or "—").removesuffix(SUFFIX)
+            assert (found, result.allowed, result.reason) == (
+                expected_domain,
+                allowed == "yes",
+                reason.strip("`"),
+            ), (source, uri)
