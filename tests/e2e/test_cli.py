@@ -175,6 +175,46 @@ def test_cli_and_server_share_one_database(tmp_path: Path) -> None:
         server.stop()
 
 
+def _in_another_process(db: Path, statement: str) -> None:
+    """Run `await <statement>` with `service` open on `db`, in a separate process."""
+    script = (
+        "import asyncio, sys\n"
+        "from sipmap.service import Context, Service\n"
+        "from sipmap.store.sqlite import SqliteStore\n"
+        "async def main():\n"
+        "    store = SqliteStore(sys.argv[1])\n"
+        "    service = Service(Context(store))\n"
+        "    try:\n"
+        f"        await {statement}\n"
+        "    finally:\n"
+        "        await store.close()\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(db)], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_server_reads_see_commits_of_another_process(tmp_path: Path) -> None:
+    """A fetch right after another process committed to the database answers with its change."""
+    db = tmp_path / "shared.db"
+    server = start_server(db)
+    try:
+        with server.http() as http:
+            made = http.post("/v1/IpRecords", data={"IpAddress": "192.0.2.1", "FriendlyName": "a"})
+            url = f"/v1/IpRecords/{made.json()['sid']}"
+            args = f"{ACCOUNT_SID!r}, {made.json()['sid']!r}"
+            for name in ("b", "c"):
+                assert http.get(url).json()["friendly_name"] != name
+                _in_another_process(db, f"service.voice.update_ip_record({args}, {name!r})")
+                assert http.get(url).json()["friendly_name"] == name
+            _in_another_process(db, f"service.voice.delete_ip_record({args})")
+            assert http.get(url).status_code == 404
+    finally:
+        server.stop()
+
+
 def test_list_pages_through_everything(tmp_path: Path) -> None:
     """More items than one store page (1,000) are all listed, each once, in order."""
     db = tmp_path / "many.db"

@@ -208,6 +208,37 @@ def test_store_get_sees_every_acknowledged_write(seeded: Harness) -> None:
     assert seeded.run(get(IpRecord, sid("IL", 1))) is None
 
 
+def test_store_get_sees_commits_of_other_connections(seeded: Harness) -> None:
+    # A second store on the same database stands for another process (the CLI, a
+    # second node): whatever it commits, the next Store.get here answers with.
+    get = seeded.store.get
+    seeded.write(insert_all(record(1)))
+    assert seeded.run(get(IpRecord, sid("IL", 1))) == record(1)
+    assert seeded.run(get(IpRecord, sid("IL", 2))) is None
+    other = seeded.opener()
+    try:
+        renamed = replace(record(1), friendly_name="renamed")
+        seeded.run(other.write(lambda tx: tx.update(renamed)))
+        assert seeded.run(get(IpRecord, sid("IL", 1))) == renamed
+        seeded.run(other.write(insert_all(record(2))))
+        assert seeded.run(get(IpRecord, sid("IL", 2), account_sid=TOP.sid)) == record(2)
+        seeded.run(other.write(lambda tx: tx.delete(IpRecord, sid=sid("IL", 1))))
+        assert seeded.run(get(IpRecord, sid("IL", 1))) is None
+    finally:
+        seeded.run(other.close())
+
+
+def test_store_get_of_a_list_mapped_to_several_domains(seeded: Harness) -> None:
+    # An ACL mapping's SID is the list's, so the SID alone does not name one row.
+    lst, one, two = acl(1), domain(1), domain(2)
+    seeded.write(insert_all(lst, one, two))
+    seeded.write(insert_all(AclMapping(lst.sid, TOP.sid, one.sid, T0, T0)))
+    seeded.write(insert_all(AclMapping(lst.sid, TOP.sid, two.sid, T0, T0)))
+    for dom in (one, two, one):
+        got = seeded.run(seeded.store.get(AclMapping, lst.sid, domain_sid=dom.sid))
+        assert got == AclMapping(lst.sid, TOP.sid, dom.sid, T0, T0)
+
+
 def test_find_and_count(seeded: Harness) -> None:
     # SIDs descend while creation ascends: order must be creation order, not SID order.
     recs = [

@@ -42,6 +42,13 @@ _KINDS: dict[type[Any], dict[str, str]] = {
 }
 
 
+# Per model, the columns holding text (or NULL): where Python's == is SQL's =.
+TEXT_COLUMNS: dict[type[Any], frozenset[str]] = {
+    model: frozenset(name for name, kind in _KINDS[model].items() if kind in ("str", "str | None"))
+    for model in TABLES
+}
+
+
 def to_db(value: Any) -> Any:
     if isinstance(value, datetime):
         return int(value.timestamp())

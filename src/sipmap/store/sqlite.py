@@ -7,6 +7,13 @@ share the next transaction — each in its own SAVEPOINT, so one failing write
 never takes the others down — and one fsync (group commit): durable on return
 without paying a disk flush per request. Reads run inline on the caller's
 connection in WAL snapshot isolation; they never wait for the writer.
+
+Single-row reads by SID (`get`, the hot path of every fetch) are served from a cache
+of rows that is valid only while `PRAGMA data_version` on the reading connection
+stays the same. That number changes whenever any other connection — our own writer
+thread, or another process such as the `sipmap` CLI — commits to the file, so a read
+made after a write was acknowledged never sees the row from before it. The check is
+itself a (tiny) read transaction, which is what makes the answer current.
 """
 
 from __future__ import annotations
@@ -24,11 +31,12 @@ from typing import Any, TypeVar
 from ..core.errors import InvalidPageToken
 from ..core.models import M, Model
 from ..core.paging import Page, PageRequest
-from .schema import COLUMNS, KEYS, SCOPES, TABLES, from_row, to_db, to_row
+from .schema import COLUMNS, KEYS, SCOPES, TABLES, TEXT_COLUMNS, from_row, to_db, to_row
 
 R = TypeVar("R")
 
 MAX_BATCH = 256
+MAX_CACHED_ROWS = 10_000
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -217,6 +225,32 @@ def _settle(outcomes: list[tuple[Any, Any, BaseException | None]]) -> None:
             future.set_result(result)
 
 
+class _RowCache:
+    """Rows by (model, SID) — None for "no such row" — as of one `data_version`."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._version: int | None = None
+        self._rows: dict[tuple[type[Any], str], Any] = {}
+
+    def current(self) -> dict[tuple[type[Any], str], Any]:
+        """The cached rows, emptied first if anyone committed since they were read."""
+        # fetchall: stepping to the end closes the read transaction the pragma opened.
+        version = self._conn.execute("PRAGMA data_version").fetchall()[0][0]
+        if version != self._version or len(self._rows) >= MAX_CACHED_ROWS:
+            self._rows.clear()
+            self._version = version
+        return self._rows
+
+
+_MISSING = object()
+# The filters a cached row can be checked against in Python exactly as SQL would:
+# equality of text columns. None: the SID alone does not name one row (AclMapping).
+_CACHE_FILTERS: dict[type[Any], frozenset[str] | None] = {
+    model: TEXT_COLUMNS[model] if KEYS[model] == ("sid",) else None for model in TABLES
+}
+
+
 class SqliteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -224,6 +258,7 @@ class SqliteStore:
         migrate(self._write_conn)
         self._read_conn = _connect(self.path)
         self._read_tx = SqliteTx(self._read_conn)
+        self._cache = _RowCache(self._read_conn)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="sipmap-writer", daemon=True)
         self._writer.start()
@@ -244,7 +279,25 @@ class SqliteStore:
 
     async def get(self, model: type[M], sid: str, **where: Any) -> M | None:
         # The hot path of every fetch: skip the BEGIN/COMMIT pair a read() would add.
-        return self._read_tx.get(model, sid, **where)
+        text = _CACHE_FILTERS[model]
+        if text is None or not all(
+            name in text and type(value) is str for name, value in where.items()
+        ):
+            return self._read_tx.get(model, sid, **where)
+        # The row is cached by SID alone and `where` applied to it, so one entry
+        # answers every filter.
+        rows = self._cache.current()
+        key = (model, sid)
+        found = rows.get(key, _MISSING)
+        if found is _MISSING:
+            # After current(): a row read now is at least as new as the version it is filed under.
+            found = rows[key] = self._read_tx.get(model, sid)
+        if found is None:
+            return None
+        for name, value in where.items():
+            if getattr(found, name) != value:
+                return None
+        return found  # type: ignore[no-any-return]
 
     def read_blocking(self, fn: Callable[[SqliteTx], R]) -> R:
         conn = _connect(self.path)
