@@ -55,8 +55,10 @@ async def _respond(
     status: int,
     body: dict[str, Any] | None,
     extra: list[tuple[bytes, bytes]] | None = None,
+    content: bytes | None = None,
 ) -> None:
-    content = b"" if body is None else encode_json(body)
+    if content is None:
+        content = b"" if body is None else encode_json(body)
     headers = [
         (b"content-length", str(len(content)).encode()),
         # Unique, not secret: a fast PRNG instead of a system call per response.
@@ -64,7 +66,7 @@ async def _respond(
         (b"twilio-request-duration", f"{time.perf_counter() - started:.3f}".encode()),
         *_CORS,
     ]
-    if body is not None:
+    if content:  # every JSON body is at least "{}"; 204 and OPTIONS have none
         headers.append(_JSON)
     if extra:
         headers.extend(extra)
@@ -115,7 +117,7 @@ class App:
             call = Call(scope, receive, self.service, base_url, params)
             await call.authenticate()
             reply = await handler(call)
-            await _respond(send, started, reply.status, reply.body)
+            await _respond(send, started, reply.status, reply.body, content=reply.content)
         except ServiceError as error:
             extra = [_WWW_AUTHENTICATE] if error.code == 20003 else None
             await _respond(send, started, error.status, error_body(error, path), extra)
