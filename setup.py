@@ -2,12 +2,19 @@
 
 from setuptools import Extension, setup
 
+LPM_DIR = "src/sipmap/recognize"
+# _lpm.c is the Python module; lpm_*.c the table it wraps (see the comment atop _lpm.c).
+LPM_SOURCES = ["_lpm", "lpm_prefixes", "lpm_chunks", "lpm_table", "lpm_build", "lpm_region"]
+LPM_HEADERS = ["lpm_args", "lpm_prefixes", "lpm_chunks", "lpm_table", "lpm_build", "lpm_region"]
+
 setup(
     ext_modules=[
         Extension(
             "sipmap.recognize._lpm",
-            sources=["src/sipmap/recognize/_lpm.c"],
-            extra_compile_args=["-O3", "-std=c11", "-Wall", "-Wextra"],
+            sources=[f"{LPM_DIR}/{name}.c" for name in LPM_SOURCES],
+            depends=[f"{LPM_DIR}/{name}.h" for name in LPM_HEADERS],
+            # hidden: only PyInit__lpm is exported, so calls between the files stay direct
+            extra_compile_args=["-O3", "-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden"],
         )
     ]
 )
