@@ -554,16 +554,8 @@ def test_writes_are_serialised(seeded: Harness) -> None:
 
 
 def test_one_failing_job_does_not_affect_the_others(seeded: Harness) -> None:
-    # Writes queued while another commits may share a transaction (group commit).
-    # Hold the writer inside a first write so that the rest queue up together.
-    inside, release = threading.Event(), threading.Event()
-
-    def blocker(tx: Tx) -> str:
-        tx.insert(record(1))
-        inside.set()
-        assert release.wait(10), "never released"
-        return "blocker"
-
+    # Writes made together share a transaction (group commit): one that fails must
+    # take none of the others down and leave nothing of its own behind.
     def insert(n: int) -> Callable[[Tx], int]:
         def run(tx: Tx) -> int:
             tx.insert(record(n))
@@ -581,22 +573,58 @@ def test_one_failing_job_does_not_affect_the_others(seeded: Harness) -> None:
         tx.insert(record(1))  # duplicate SID: the driver's integrity error
 
     async def scenario() -> list[Any]:
-        first = asyncio.ensure_future(seeded.store.write(blocker))
-        await asyncio.to_thread(inside.wait, 10)
-        jobs = [insert(2), fails, insert(4), violates, insert(6)]
-        queued = [asyncio.ensure_future(seeded.store.write(job)) for job in jobs]
-        await asyncio.sleep(0)  # let every task queue its job (a yield, not a timing wait)
-        release.set()
-        return await asyncio.gather(first, *queued, return_exceptions=True)
+        jobs = [insert(1), insert(2), fails, insert(4), violates, insert(6)]
+        return await asyncio.gather(
+            *(seeded.store.write(job) for job in jobs), return_exceptions=True
+        )
 
     results = seeded.run(scenario())
-    assert results[0] == "blocker"
-    assert results[1] == 2 and results[3] == 4 and results[5] == 6
+    assert results[0] == 1 and results[1] == 2 and results[3] == 4 and results[5] == 6
     assert isinstance(results[2], Boom)
     assert isinstance(results[4], Exception) and not isinstance(results[4], Boom)
     stored = seeded.read(lambda tx: [int(r.sid[2:], 16) for r in tx.find(IpRecord)])
     assert stored == [1, 2, 4, 6]
     assert seeded.read(lambda tx: tx.get_setting("failed")) is None
+
+
+def test_a_write_waits_for_another_writer_without_stalling_reads(seeded: Harness) -> None:
+    # Another process (here: a second store, on its own thread and loop) holds a write
+    # transaction open. Our write waits for it; meanwhile our reads still answer.
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(tx: Tx) -> None:
+        tx.insert(record(1))
+        inside.set()
+        assert release.wait(10), "never released"
+
+    def other_process() -> None:
+        async def main() -> None:
+            other = seeded.opener()
+            try:
+                await other.write(hold)
+            finally:
+                await other.close()
+
+        asyncio.run(main())
+
+    holder = threading.Thread(target=other_process)
+    holder.start()
+    try:
+        assert inside.wait(10)
+
+        async def scenario() -> int:
+            ours = asyncio.ensure_future(seeded.store.write(lambda tx: tx.count(IpRecord)))
+            for _ in range(3):  # the loop keeps turning while our write waits
+                await asyncio.sleep(0)
+            assert not ours.done()
+            assert await seeded.store.get(IpRecord, sid("IL", 1)) is None
+            release.set()
+            return await ours
+
+        assert seeded.run(scenario()) == 1  # it ran after the other commit, and saw it
+    finally:
+        release.set()
+        holder.join(10)
 
 
 def test_read_blocking_sees_committed_writes(seeded: Harness) -> None:

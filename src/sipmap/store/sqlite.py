@@ -1,29 +1,21 @@
 """The embedded SQLite store (WAL).
 
-Concurrency strategy: every write goes through one writer thread that owns the
-only writing connection (Datasette's pattern), so rules checked inside a write
-function hold when it commits. Writes that queue up while a commit is in flight
-share the next transaction — each in its own SAVEPOINT, so one failing write
-never takes the others down — and one fsync (group commit): durable on return
-without paying a disk flush per request. Reads run inline on the caller's
-connection in WAL snapshot isolation; they never wait for the writer.
+Writes go through one connection with group commit (see writer.py). Reads run
+inline on their own connection in WAL snapshot isolation; they never wait for the
+writer.
 
 Single-row reads by SID (`get`, the hot path of every fetch) are served from a cache
 of rows that is valid only while `PRAGMA data_version` on the reading connection
-stays the same. That number changes whenever any other connection — our own writer
-thread, or another process such as the `sipmap` CLI — commits to the file, so a read
+stays the same. That number changes whenever any other connection — our own
+writer, or another process such as the `sipmap` CLI — commits to the file, so a read
 made after a write was acknowledged never sees the row from before it. The check is
 itself a (tiny) read transaction, which is what makes the answer current.
 """
 
 from __future__ import annotations
 
-import asyncio
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,10 +24,10 @@ from ..core.errors import InvalidPageToken
 from ..core.models import M, Model
 from ..core.paging import Page, PageRequest
 from .schema import COLUMNS, KEYS, SCOPES, TABLES, TEXT_COLUMNS, from_row, to_db, to_row
+from .writer import Writer
 
 R = TypeVar("R")
 
-MAX_BATCH = 256
 MAX_CACHED_ROWS = 10_000
 
 
@@ -199,32 +191,6 @@ class SqliteTx:
         )
 
 
-@dataclass(slots=True)
-class _Job:
-    fn: Callable[[SqliteTx], Any]
-    loop: asyncio.AbstractEventLoop | None
-    future: Any  # asyncio.Future on a loop, or a _Blocking waiter
-
-
-class _Blocking:
-    """A waiter for write_blocking callers that have no event loop."""
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-
-def _settle(outcomes: list[tuple[Any, Any, BaseException | None]]) -> None:
-    for future, result, error in outcomes:
-        if future.cancelled():
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-
-
 class _RowCache:
     """Rows by (model, SID) — None for "no such row" — as of one `data_version`."""
 
@@ -254,14 +220,12 @@ _CACHE_FILTERS: dict[type[Any], frozenset[str] | None] = {
 class SqliteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        self._write_conn = _connect(self.path)
-        migrate(self._write_conn)
+        write_conn = _connect(self.path)
+        migrate(write_conn)
         self._read_conn = _connect(self.path)
         self._read_tx = SqliteTx(self._read_conn)
         self._cache = _RowCache(self._read_conn)
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._writer = threading.Thread(target=self._write_loop, name="sipmap-writer", daemon=True)
-        self._writer.start()
+        self._writer = Writer(write_conn, SqliteTx(write_conn))
 
     # -- reads --------------------------------------------------------------
 
@@ -309,82 +273,14 @@ class SqliteStore:
     # -- writes -------------------------------------------------------------
 
     async def write(self, fn: Callable[[SqliteTx], R]) -> R:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[R] = loop.create_future()
-        self._jobs.put(_Job(fn, loop, future))
-        return await future
-
-    def write_blocking(self, fn: Callable[[SqliteTx], R]) -> R:
-        waiter = _Blocking()
-        self._jobs.put(_Job(fn, None, waiter))
-        waiter.done.wait()
-        if waiter.error is not None:
-            raise waiter.error
-        return waiter.result  # type: ignore[no-any-return]
-
-    def _write_loop(self) -> None:
-        conn = self._write_conn
-        tx = SqliteTx(conn)
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                break
-            batch = [job]
-            stop = False
-            while len(batch) < MAX_BATCH:
-                try:
-                    more = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batch.append(more)
-            self._run_batch(conn, tx, batch)
-            if stop:
-                break
-        conn.close()
-
-    def _run_batch(self, conn: sqlite3.Connection, tx: SqliteTx, batch: list[_Job]) -> None:
-        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for job in batch:
-                conn.execute("SAVEPOINT job")
-                try:
-                    result = job.fn(tx)
-                except BaseException as exc:  # the job's own failure, reported to its caller
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    outcomes.append((job, None, exc))
-                else:
-                    conn.execute("RELEASE job")
-                    outcomes.append((job, result, None))
-            conn.execute("COMMIT")
-        except BaseException as exc:  # the commit itself failed: nothing was written
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            outcomes = [(job, None, exc) for job in batch]
-        # One wake-up per event loop per batch, not one per write.
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any, BaseException | None]]] = {}
-        for job, result, error in outcomes:
-            if job.loop is None:
-                waiter: _Blocking = job.future
-                waiter.result, waiter.error = result, error
-                waiter.done.set()
-            else:
-                by_loop.setdefault(job.loop, []).append((job.future, result, error))
-        for loop, settled in by_loop.items():
-            loop.call_soon_threadsafe(_settle, settled)
+        return await self._writer.write(fn)
 
     async def close(self) -> None:
-        self._jobs.put(None)
-        await asyncio.to_thread(self._writer.join)
+        await self._writer.close()
         self._read_conn.close()
 
     def close_blocking(self) -> None:
-        self._jobs.put(None)
-        self._writer.join()
+        self._writer.close_blocking()
         self._read_conn.close()
 
 
