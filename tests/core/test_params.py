@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sipmap.api.call import Call
-from sipmap.api.params import FORM_TYPE, MAX_BODY_BYTES, BodyTooLarge, Params, snake_name, wire_name
+from sipmap.api.params import (
+    FORM_TYPE,
+    MAX_BODY_BYTES,
+    BodyTooLarge,
+    Params,
+    parse_pairs,
+    snake_name,
+    wire_name,
+)
 from sipmap.core.errors import InvalidParameter, ServiceError
 
 
@@ -181,3 +192,24 @@ def test_body_too_large_in_chunks() -> None:
     assert info.value.status == 413
     at_limit = form_of([chunk(b"A=" + b"x" * (MAX_BODY_BYTES - 2), False)])
     assert at_limit.text("A") == "x" * (MAX_BODY_BYTES - 2)
+
+
+_FORM_ALPHABET = st.sampled_from(
+    ["a", "B", "=", "&", "+", "%", "%2", "%41", "%C3%A9", "%FF", "é", " "]
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_FORM_ALPHABET, max_size=24).map("".join))
+def test_parse_pairs_is_parse_qsl(text: str) -> None:
+    try:
+        expected: list[tuple[str, str]] | type[Exception] = parse_qsl(
+            text, keep_blank_values=True, errors="strict"
+        )
+    except UnicodeDecodeError:
+        expected = UnicodeDecodeError
+    try:
+        got: list[tuple[str, str]] | type[Exception] = parse_pairs(text)
+    except UnicodeDecodeError:
+        got = UnicodeDecodeError
+    assert got == expected

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sipmap.core import validation
 from sipmap.core.errors import InvalidParameter
@@ -185,3 +189,26 @@ def test_sip_domain_name_custom_suffix() -> None:
         validation.sip_domain_name, "domain_name", "a.sip.twilio.com", suffix="sip.example.org"
     )
     assert error.rule == "must be a name ending in .sip.example.org"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["0", "00", "01", "1", "9", "25", "99", "199", "249", "255", "256", "٤"]),
+        min_size=1,
+        max_size=5,
+    ).map(".".join)
+    | st.text("0123456789.\n ", max_size=16)
+)
+def test_ipv4_address_accepts_exactly_what_ipaddress_does(value: str) -> None:
+    try:
+        IPv4Address(value)
+        valid = True
+    except ValueError:
+        valid = False
+    try:
+        assert validation.ipv4_address("ip_address", value) == value
+        accepted = True
+    except InvalidParameter:
+        accepted = False
+    assert accepted == valid

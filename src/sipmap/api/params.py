@@ -6,7 +6,7 @@ Twilio's names (PascalCase) exist only here and in rendering; the core speaks sn
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 from ..core.errors import InvalidParameter, ServiceError
 
@@ -29,6 +29,24 @@ class IncompleteBody(ServiceError):
 
     def __init__(self) -> None:
         super().__init__("Invalid request: the body ended before it was complete")
+
+
+def parse_pairs(text: str) -> list[tuple[str, str]]:
+    """Exactly parse_qsl(text, keep_blank_values=True, errors="strict"), faster.
+
+    Most parts carry no escapes; they skip both replace() and unquote(), which would
+    return them unchanged. Only the separator "&" splits (as in parse_qsl since 3.10).
+    """
+    pairs = []
+    for part in text.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            name = unquote(name.replace("+", " "), errors="strict")
+            value = unquote(value.replace("+", " "), errors="strict")
+        pairs.append((name, value))
+    return pairs
 
 
 def wire_name(field: str) -> str:
@@ -59,8 +77,8 @@ class Params:
     def decode(cls, raw: bytes | str) -> Params:
         try:
             text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-            # errors="strict": a %-escape that is not UTF-8 is an error, not U+FFFD
-            pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
+            # strict: a %-escape that is not UTF-8 is an error, not U+FFFD
+            pairs = parse_pairs(text)
         except UnicodeDecodeError:
             raise ServiceError("Invalid request: parameters must be UTF-8 encoded") from None
         return cls(pairs)

@@ -10,10 +10,16 @@ from .errors import InvalidDomainName, InvalidParameter
 
 HTTP_METHODS = ("GET", "POST")
 MAX_URL_LENGTH = 2048
+# What IPv4Address accepts, as one regex (no leading zeros, each octet 0-255): the
+# common valid case skips building an address object; anything else is judged by it.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_DOTTED_QUAD = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 
 
 def ipv4_address(field: str, value: str) -> str:
     """A dotted-decimal IPv4 address, returned as given (Twilio stores it unmasked)."""
+    if _DOTTED_QUAD.fullmatch(value):
+        return value
     try:
         IPv4Address(value)
     except (AddressValueError, ValueError):
