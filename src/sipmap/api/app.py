@@ -55,10 +55,8 @@ async def _respond(
     status: int,
     body: dict[str, Any] | None,
     extra: list[tuple[bytes, bytes]] | None = None,
-    content: bytes | None = None,
 ) -> None:
-    if content is None:
-        content = b"" if body is None else encode_json(body)
+    content = b"" if body is None else encode_json(body)
     headers = [
         (b"content-length", str(len(content)).encode()),
         # Unique, not secret: a fast PRNG instead of a system call per response.
@@ -66,7 +64,7 @@ async def _respond(
         (b"twilio-request-duration", f"{time.perf_counter() - started:.3f}".encode()),
         *_CORS,
     ]
-    if content:  # every JSON body is at least "{}"; 204 and OPTIONS have none
+    if body is not None:
         headers.append(_JSON)
     if extra:
         headers.extend(extra)
@@ -117,7 +115,7 @@ class App:
             call = Call(scope, receive, self.service, base_url, params)
             await call.authenticate()
             reply = await handler(call)
-            await _respond(send, started, reply.status, reply.body, content=reply.content)
+            await _respond(send, started, reply.status, reply.body)
         except ServiceError as error:
             extra = [_WWW_AUTHENTICATE] if error.code == 20003 else None
             await _respond(send, started, error.status, error_body(error, path), extra)

@@ -7,7 +7,7 @@ import binascii
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from ..core.models import Account
 from ..core.paging import PageRequest
@@ -26,38 +26,10 @@ Send = Callable[[Message], Awaitable[None]]
 class Reply:
     status: int
     body: dict[str, Any] | None = None
-    content: bytes | None = None  # the body already encoded (then `body` is unused)
 
 
 def encode_json(body: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-T = TypeVar("T")
-MAX_ENCODED = 4096
-
-
-class EncodedCache:
-    """The JSON of immutable models, kept by identity.
-
-    The store hands out the same model object for as long as its row is unchanged,
-    so a fetch repeated against an unchanged row reuses the bytes instead of
-    rendering and encoding again. An entry holds its model, so its id cannot be reused.
-    """
-
-    def __init__(self) -> None:
-        self._entries: dict[tuple[Any, int, str], tuple[Any, bytes]] = {}
-
-    def encode(self, render: Callable[[T, str], dict[str, Any]], obj: T, base_url: str) -> bytes:
-        key = (render, id(obj), base_url)
-        entry = self._entries.get(key)
-        if entry is not None and entry[0] is obj:
-            return entry[1]
-        content = encode_json(render(obj, base_url))
-        if len(self._entries) >= MAX_ENCODED:
-            self._entries.clear()
-        self._entries[key] = (obj, content)
-        return content
 
 
 class Call:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from . import render
-from .call import Call, EncodedCache, Reply
+from .call import Call, Reply
 
 PREFIX_RULE = "must be an integer from 1 to 32"
-_FETCHED = EncodedCache()
 
 
 async def create_ip_record(call: Call) -> Reply:
@@ -36,7 +35,7 @@ async def list_ip_records(call: Call) -> Reply:
 
 async def fetch_ip_record(call: Call) -> Reply:
     record = await call.service.voice.get_ip_record(call.account_sid, call.arg("Sid"))
-    return Reply(200, content=_FETCHED.encode(render.ip_record, record, call.base_url))
+    return Reply(200, render.ip_record(record, call.base_url))
 
 
 async def update_ip_record(call: Call) -> Reply:
@@ -76,7 +75,7 @@ async def list_mappings(call: Call) -> Reply:
 
 async def fetch_mapping(call: Call) -> Reply:
     mapping = await call.service.voice.get_mapping(call.account_sid, call.arg("Sid"))
-    return Reply(200, content=_FETCHED.encode(render.source_ip_mapping, mapping, call.base_url))
+    return Reply(200, render.source_ip_mapping(mapping, call.base_url))
 
 
 async def update_mapping(call: Call) -> Reply:
