@@ -12,56 +12,21 @@ from __future__ import annotations
 
 import argparse
 import base64
-import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
-ACCOUNT_SID = "AC" + "b" * 32
-AUTH_TOKEN = "bench-token"
+from sipmap.testing import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, start_server
+
+ACCOUNT_SID = DEFAULT_ACCOUNT_SID
+AUTH_TOKEN = DEFAULT_AUTH_TOKEN
 TARGETS = {"fetch": 0.6, "create": 0.4}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start(db: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SIPMAP_ACCOUNT_SID": ACCOUNT_SID, "SIPMAP_AUTH_TOKEN": AUTH_TOKEN}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sipmap.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--db",
-            str(db),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    for _ in range(200):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("sipmap serve did not start")
 
 
 def wrk(url: str, connections: int, seconds: int, script: Path | None, auth: bool) -> float:
@@ -89,9 +54,8 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install wrk")
 
     with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        server = start(Path(tmp) / "bench.db", port)
-        base = f"http://127.0.0.1:{port}"
+        server = start_server(Path(tmp) / "bench.db")
+        base = server.base_url
         try:
             with httpx.Client(base_url=base, auth=(ACCOUNT_SID, AUTH_TOKEN)) as http:
                 sids = [
@@ -117,8 +81,7 @@ def main() -> None:
                 for name, (url, script, auth) in scenarios.items():
                     results[name].append(wrk(url, args.connections, args.seconds, script, auth))
         finally:
-            server.terminate()
-            server.wait()
+            server.stop()
 
     baseline = statistics.median(results["baseline"])
     print(

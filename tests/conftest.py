@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,74 +14,25 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from sipmap import testing
+
 from . import oai
 
-ACCOUNT_SID = "AC" + "0" * 31 + "1"
-AUTH_TOKEN = "e2e-bootstrap-token-0123456789abcdef"
+ACCOUNT_SID = testing.DEFAULT_ACCOUNT_SID
+AUTH_TOKEN = testing.DEFAULT_AUTH_TOKEN
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    """A running `sipmap serve` process."""
-
-    base_url: str
-    db: Path
-    port: int
-    process: subprocess.Popen[bytes]
-    account_sid: str = ACCOUNT_SID
-    auth_token: str = AUTH_TOKEN
+class Server(testing.RunningServer):
+    """A running `sipmap serve` process (sipmap.testing's), plus a raw HTTP client."""
 
     def http(self, sid: str | None = None, token: str | None = None) -> httpx.Client:
         auth = (sid or self.account_sid, token or self.auth_token)
         return httpx.Client(base_url=self.base_url, auth=auth, timeout=10)
 
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
 
 def start_server(db: Path, *extra: str, port: int | None = None) -> Server:
-    port = port or free_port()
-    env = {**os.environ, "SIPMAP_ACCOUNT_SID": ACCOUNT_SID, "SIPMAP_AUTH_TOKEN": AUTH_TOKEN}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sipmap.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--db",
-            str(db),
-            "--log-level",
-            "warning",
-            *extra,
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"sipmap serve exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                return Server(base_url, db, port, process)
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("sipmap serve did not start")
+    running = testing.start_server(db, *extra, port=port)
+    return Server(**vars(running))
 
 
 @pytest.fixture(scope="session")
@@ -107,9 +52,7 @@ class LocalHttpClient(TwilioHttpClient):
         self.last_response: Response | None = None
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
-        for host in ("https://api.twilio.com", "https://voice.twilio.com"):
-            if url.startswith(host):
-                url = self.base_url + url[len(host) :]
+        url = testing.redirect(url, self.base_url)
         response = super().request(method, url, *args, **kwargs)
         self.last_response = response
         # Every response the SDK sees is checked against Twilio's specs.

@@ -1,0 +1,134 @@
+"""sipmap as a stand-in in your own tests: start a real server, point the Twilio SDK at it.
+
+    from sipmap.testing import sipmap_server, twilio_client
+
+    with sipmap_server(tmp_path / "sipmap.db") as server:
+        client = twilio_client(server)
+        client.voice.v1.ip_records.create(ip_address="10.0.0.1")
+
+The server is a real `sipmap serve` process on a free loopback port, with fixed
+bootstrap credentials; the SDK is the official `twilio` package, unmodified, given
+an HTTP client that sends `*.twilio.com` requests to the server instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_ACCOUNT_SID = "AC" + "0" * 31 + "1"
+DEFAULT_AUTH_TOKEN = "sipmap-test-token-0123456789abcdef"
+TWILIO_HOSTS = ("https://api.twilio.com", "https://voice.twilio.com")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    """A `sipmap serve` process and how to reach it."""
+
+    base_url: str
+    port: int
+    db: Path
+    account_sid: str
+    auth_token: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_server(
+    db: str | Path,
+    *extra_args: str,
+    port: int | None = None,
+    account_sid: str = DEFAULT_ACCOUNT_SID,
+    auth_token: str = DEFAULT_AUTH_TOKEN,
+    ready_timeout: float = 20.0,
+) -> RunningServer:
+    """Start `sipmap serve` on `db` and wait until it answers; stop it with `.stop()`."""
+    port = port or free_port()
+    env = {**os.environ, "SIPMAP_ACCOUNT_SID": account_sid, "SIPMAP_AUTH_TOKEN": auth_token}
+    command: Sequence[str] = (
+        sys.executable, "-m", "sipmap.cli", "serve", "--port", str(port), "--db", str(db),
+        "--log-level", "warning", *extra_args,
+    )  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"sipmap serve exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/health", timeout=1) as answer:
+                if answer.status == 200:
+                    return RunningServer(base_url, port, Path(db), account_sid, auth_token, process)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.05)
+    process.kill()
+    process.wait()
+    raise RuntimeError("sipmap serve did not start")
+
+
+@contextmanager
+def sipmap_server(db: str | Path, *extra_args: str, **options: Any) -> Iterator[RunningServer]:
+    """`start_server` as a context manager."""
+    server = start_server(db, *extra_args, **options)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def redirect(url: str, base_url: str) -> str:
+    """A `*.twilio.com` URL as the same path on `base_url`; any other URL unchanged."""
+    for host in TWILIO_HOSTS:
+        if url.startswith(host):
+            return base_url + url[len(host) :]
+    return url
+
+
+def twilio_http_client(base_url: str) -> Any:
+    """An HTTP client for the official SDK (`Client(..., http_client=...)`) that sends
+    its requests to `base_url` — the pattern of Twilio's custom HTTP client example.
+    Needs the `twilio` package."""
+    from twilio.http.http_client import TwilioHttpClient
+
+    class SipmapHttpClient(TwilioHttpClient):  # type: ignore[misc]
+        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            return super().request(method, redirect(url, base_url), *args, **kwargs)
+
+    return SipmapHttpClient()
+
+
+def twilio_client(server: RunningServer, username: str | None = None,
+                  password: str | None = None, **options: Any) -> Any:  # fmt: skip
+    """The official `twilio.rest.Client`, talking to `server` (its bootstrap account
+    unless other credentials are given)."""
+    from twilio.rest import Client
+
+    return Client(
+        username or server.account_sid,
+        password or server.auth_token,
+        http_client=twilio_http_client(server.base_url),
+        **options,
+    )

@@ -1,0 +1,37 @@
+"""sipmap.testing, used the way a user's own test suite would use it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from twilio.base.exceptions import TwilioRestException
+
+from sipmap.testing import redirect, sipmap_server, twilio_client
+
+
+def test_a_user_suite_can_provision_against_a_throwaway_server(tmp_path: Path) -> None:
+    with sipmap_server(tmp_path / "sipmap.db") as server:
+        client = twilio_client(server)
+        domain = client.sip.domains.create(domain_name="ci.sip.twilio.com")
+        record = client.voice.v1.ip_records.create(ip_address="192.0.2.10")
+        mapping = client.voice.v1.source_ip_mappings.create(
+            ip_record_sid=record.sid, sip_domain_sid=domain.sid
+        )
+        assert client.voice.v1.source_ip_mappings(mapping.sid).fetch().sip_domain_sid == domain.sid
+        with pytest.raises(TwilioRestException) as error:
+            twilio_client(server, server.account_sid, "wrong").voice.v1.ip_records(
+                record.sid
+            ).fetch()
+        assert (error.value.status, error.value.code) == (401, 20003)
+        process = server.process
+    assert process.poll() is not None  # stopped on leaving the block
+
+
+def test_redirect_only_rewrites_twilio_hosts() -> None:
+    base = "http://127.0.0.1:9"
+    assert redirect("https://voice.twilio.com/v1/IpRecords", base) == f"{base}/v1/IpRecords"
+    assert redirect("https://api.twilio.com/2010-04-01/Accounts.json", base) == (
+        f"{base}/2010-04-01/Accounts.json"
+    )
+    assert redirect("https://example.com/x", base) == "https://example.com/x"
