@@ -34,4 +34,9 @@ def test_redirect_only_rewrites_twilio_hosts() -> None:
     assert redirect("https://api.twilio.com/2010-04-01/Accounts.json", base) == (
         f"{base}/2010-04-01/Accounts.json"
     )
+    # Regions and edges change the host; the path is what sipmap serves.
+    assert redirect("https://voice.dublin.ie1.twilio.com/v1/IpRecords?PageSize=5", base) == (
+        f"{base}/v1/IpRecords?PageSize=5"
+    )
     assert redirect("https://example.com/x", base) == "https://example.com/x"
+    assert redirect("https://twilio.com.example.com/x", base) == "https://twilio.com.example.com/x"

@@ -25,10 +25,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 DEFAULT_AUTH_TOKEN = "sipmap-test-token-0123456789abcdef"
-TWILIO_HOSTS = ("https://api.twilio.com", "https://voice.twilio.com")
 
 
 def free_port() -> int:
@@ -100,10 +100,11 @@ def sipmap_server(db: str | Path, *extra_args: str, **options: Any) -> Iterator[
 
 
 def redirect(url: str, base_url: str) -> str:
-    """A `*.twilio.com` URL as the same path on `base_url`; any other URL unchanged."""
-    for host in TWILIO_HOSTS:
-        if url.startswith(host):
-            return base_url + url[len(host) :]
+    """A `https://*.twilio.com` URL (any product, region or edge the SDK chose) as the
+    same path on `base_url`; any other URL unchanged."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and (parts.hostname or "").endswith(".twilio.com"):
+        return base_url + url[len(f"{parts.scheme}://{parts.netloc}") :]
     return url
 
 
