@@ -390,11 +390,20 @@ def not_recognized(request_uri: str | None) -> Recognition:
     return _unmatched(request_uri_host(request_uri) if request_uri else None)
 
 
+# Results are frozen, so the two unmatched answers can be shared.
+_UNKNOWN_DOMAIN = Recognition(False, False, UNKNOWN_DOMAIN)
+_NO_SOURCE_MAPPING = Recognition(False, False, NO_SOURCE_MAPPING)
+
+
 def _unmatched(host: str | None) -> Recognition:
     if host is not None and not _is_ip_literal(host):
-        return Recognition(False, False, UNKNOWN_DOMAIN)
-    return Recognition(False, False, NO_SOURCE_MAPPING)
+        return _UNKNOWN_DOMAIN
+    return _NO_SOURCE_MAPPING
 
 
 def _is_ip_literal(host: str) -> bool:
+    # Only digits-and-dots (IPv4) or anything with ':' (IPv6) can be an address; the
+    # cheap test spares host names the cost of ipaddress raising on them.
+    if ":" not in host and not host.replace(".", "").isdigit():
+        return False
     return parse_source_ip(host.strip("[]")) is not None
