@@ -16,7 +16,7 @@ from .core.errors import ServiceError
 from .core.paging import MAX_PAGE_SIZE, PageRequest
 from .service import Context, Principal, Service
 from .settings import ENVIRONMENT, SERVE_SETTINGS, Setting
-from .store.sqlite import SqliteStore
+from .store.open import open_store
 
 DB_SETTING = next(s for s in SERVE_SETTINGS if s.name == "db")
 
@@ -121,7 +121,7 @@ LISTS: dict[str, Callable[[Service, str], Callable[[PageRequest], Awaitable[Any]
 
 
 async def _operate(args: argparse.Namespace) -> int:
-    store = SqliteStore(args.db)
+    store = open_store(args.db)
     service = Service(Context(store))
     try:
         if args.command == "recognize":

@@ -1,4 +1,4 @@
-"""`sipmap serve`: one process, the HTTP API over the embedded SQLite store."""
+"""`sipmap serve`: one process, the HTTP API over the store `--db` names (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import uvicorn
 
 from .api.app import create_app
 from .service import open_service
-from .store.sqlite import SqliteStore
+from .store.open import open_store
 
 log = logging.getLogger("sipmap")
 
@@ -24,7 +24,7 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
     # for it each time (measured: 6 ms median heartbeat gaps during a rebuild). A
     # shorter interval bounds how long requests and SIP traffic wait behind them.
     sys.setswitchinterval(SWITCH_INTERVAL)
-    store = SqliteStore(args.db)
+    store = open_store(args.db)
     service = open_service(store, sip_domain_suffix=args.sip_domain_suffix)
     # Off the loop: at a million mappings the load takes a while.
     await asyncio.to_thread(service.recognizer.load, store)

@@ -1,8 +1,8 @@
 """The store contract: what every backend's `Store` and `Tx` must do.
 
-Every test takes the `store` fixture, parametrized over backends. Only SQLite exists
-today; a PostgreSQL backend is one more entry in `BACKENDS` (e.g. skipped unless a
-test database URL is configured) and must pass this file unchanged.
+Every test takes the `store` fixture, parametrized over backends: SQLite, and
+PostgreSQL in a scratch schema of the local test server (which must be running: a
+missing server fails these tests, it does not skip them).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,21 +32,34 @@ from sipmap.core.models import (
 )
 from sipmap.core.paging import PageRequest
 from sipmap.store.base import Store, Tx
+from sipmap.store.postgres import PostgresStore
 from sipmap.store.sqlite import SqliteStore
+
+from ..pg import scratch_database
 
 R = TypeVar("R")
 
 # -- backends ------------------------------------------------------------------------------
 
 
-def _sqlite(tmp_path: Path) -> Callable[[], Store]:
+@contextmanager
+def _sqlite(tmp_path: Path) -> Iterator[Callable[[], Store]]:
     path = tmp_path / "contract.db"
-    return lambda: SqliteStore(path)
+    yield lambda: SqliteStore(path)
 
 
-# name -> a function of a scratch directory giving an opener: each call opens a store on
-# the same (initially empty) database.
-BACKENDS: dict[str, Callable[[Path], Callable[[], Store]]] = {"sqlite": _sqlite}
+@contextmanager
+def _postgres(tmp_path: Path) -> Iterator[Callable[[], Store]]:
+    with scratch_database() as url:
+        yield lambda: PostgresStore(url)
+
+
+# name -> a function of a scratch directory giving, while in use, an opener: each call
+# opens a store on the same (initially empty) database.
+BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Callable[[], Store]]]] = {
+    "sqlite": _sqlite,
+    "postgres": _postgres,
+}
 
 
 class Harness:
@@ -72,8 +86,8 @@ class Harness:
 
 @pytest.fixture(params=sorted(BACKENDS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
-    with asyncio.Runner() as runner:
-        harness = Harness(BACKENDS[request.param](tmp_path), runner)
+    with BACKENDS[request.param](tmp_path) as opener, asyncio.Runner() as runner:
+        harness = Harness(opener, runner)
         try:
             yield harness
         finally:
