@@ -30,7 +30,7 @@ class Server(testing.RunningServer):
         return httpx.Client(base_url=self.base_url, auth=auth, timeout=10)
 
 
-def start_server(db: Path, *extra: str, port: int | None = None) -> Server:
+def start_server(db: str | Path, *extra: str, port: int | None = None) -> Server:
     running = testing.start_server(db, *extra, port=port)
     return Server(**vars(running))
 
