@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sipmap {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="Run the HTTP API on the embedded SQLite store.")
+    serve = commands.add_parser(
+        "serve", help="Run the HTTP API on the SQLite or PostgreSQL store --db names."
+    )
     for setting in SERVE_SETTINGS:
         _add(serve, setting)
 

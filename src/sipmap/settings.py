@@ -17,7 +17,13 @@ class Setting:
 SERVE_SETTINGS = (
     Setting("host", "--host", "127.0.0.1", "Address the HTTP API listens on."),
     Setting("port", "--port", 8080, "TCP port of the HTTP API."),
-    Setting("db", "--db", "./sipmap.db", "Path of the SQLite database file (created if missing)."),
+    Setting(
+        "db",
+        "--db",
+        "./sipmap.db",
+        "Path of the SQLite database file (created if missing), or a PostgreSQL URL "
+        "(postgresql://user@host:port/dbname) whose database several nodes may share.",
+    ),
     Setting(
         "public_base_url",
         "--public-base-url",
