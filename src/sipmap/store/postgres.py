@@ -20,6 +20,12 @@ Reads run on pooled connections in worker threads: `read` in one REPEATABLE READ
 ONLY transaction (one snapshot for every query), `get` as a single autocommit statement.
 Nothing is cached: another node may commit at any time.
 
+A connection the server dropped while it sat idle is noticed on its next use and
+replaced, and that use repeated: any read, or a write batch that failed at its BEGIN
+(before any job ran). A connection that breaks inside a write transaction fails that
+batch; repeating it could apply a write twice. The SQL of each operation is in
+postgres_tx.py.
+
 Migrations run on open under a session-level advisory lock, so nodes starting together
 apply each one exactly once.
 """
@@ -36,10 +42,8 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from ..core.errors import InvalidPageToken
-from ..core.models import M, Model
-from ..core.paging import Page, PageRequest
-from .schema import COLUMNS, KEYS, SCOPES, TABLES, from_row, to_db, to_row
+from ..core.models import M
+from .postgres_tx import PostgresTx
 
 R = TypeVar("R")
 
@@ -48,144 +52,14 @@ MAX_IDLE_READERS = 8  # read connections kept open between reads
 # The first key of our advisory locks; the second is a hash of the schema's name, so
 # stores in different schemas of one database do not wait for each other.
 LOCK_CLASS = 0x5109  # "sip"
-_WRITE_LOCK = "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))"
+_SCHEMA_KEY = "hashtext(coalesce(current_schema(), ''))"
+_BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
+_WRITE_LOCK = f"SELECT pg_advisory_xact_lock(%s, {_SCHEMA_KEY})"
 
 
 def _connect(dsn: str) -> psycopg.Connection[tuple[Any, ...]]:
     # autocommit: we issue BEGIN/COMMIT ourselves, as the SQLite store does.
     return psycopg.connect(dsn, autocommit=True)
-
-
-def _where(where: dict[str, Any]) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for name, value in where.items():
-        if isinstance(value, list | tuple | set | frozenset):
-            values = list(value)
-            if not values:
-                clauses.append("FALSE")
-                continue
-            clauses.append(f"{name} IN ({','.join(['%s'] * len(values))})")
-            params.extend(to_db(v) for v in values)
-        elif value is None:
-            clauses.append(f"{name} IS NULL")
-        else:
-            clauses.append(f"{name} = %s")
-            params.append(to_db(value))
-    return (" AND ".join(clauses) or "TRUE"), params
-
-
-_INSERT_SQL = {
-    model: f"INSERT INTO {table} ({','.join(COLUMNS[model])}) "
-    f"VALUES ({','.join(['%s'] * len(COLUMNS[model]))})"
-    for model, table in TABLES.items()
-}
-
-
-def _update_sql(model: type[Any]) -> tuple[str, tuple[str, ...]]:
-    keys = KEYS[model]
-    cols = tuple(c for c in COLUMNS[model] if c not in keys)
-    sql = (
-        f"UPDATE {TABLES[model]} SET {','.join(f'{c} = %s' for c in cols)} "
-        f"WHERE {' AND '.join(f'{k} = %s' for k in keys)}"
-    )
-    return sql, (*cols, *keys)
-
-
-_UPDATE_SQL = {model: _update_sql(model) for model in TABLES}
-
-
-class PostgresTx:
-    def __init__(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
-        self._conn = conn
-
-    def _select(
-        self, model: type[M], where: dict[str, Any], tail: str = "", *extra: Any
-    ) -> list[M]:
-        clause, params = _where(where)
-        sql = f"SELECT {','.join(COLUMNS[model])} FROM {TABLES[model]} WHERE {clause} {tail}"
-        rows = self._conn.execute(sql, [*params, *extra]).fetchall()
-        return [from_row(model, row) for row in rows]
-
-    def insert(self, obj: Model) -> None:
-        self._conn.execute(_INSERT_SQL[type(obj)], to_row(obj))
-
-    def update(self, obj: Model) -> None:
-        sql, names = _UPDATE_SQL[type(obj)]
-        self._conn.execute(sql, [to_db(getattr(obj, name)) for name in names])
-
-    def get(self, model: type[M], sid: str, **where: Any) -> M | None:
-        rows = self._select(model, {"sid": sid, **where}, "LIMIT 1")
-        return rows[0] if rows else None
-
-    def find(self, model: type[M], **where: Any) -> list[M]:
-        return self._select(model, where, "ORDER BY seq")
-
-    def count(self, model: type[Model], **where: Any) -> int:
-        clause, params = _where(where)
-        row = self._conn.execute(
-            f"SELECT count(*) FROM {TABLES[model]} WHERE {clause}", params
-        ).fetchone()
-        assert row is not None
-        return int(row[0])
-
-    def delete(self, model: type[Model], **where: Any) -> int:
-        table = TABLES[model]
-        clause, params = _where(where)
-        self._conn.execute(
-            f"INSERT INTO tombstones (tbl, sid, seq, scope) "
-            f"SELECT %s, sid, seq, {SCOPES[model]} FROM {table} WHERE {clause} "
-            "ON CONFLICT DO NOTHING",
-            [table, *params],
-        )
-        return self._conn.execute(f"DELETE FROM {table} WHERE {clause}", params).rowcount
-
-    def _seq_of(self, model: type[Any], sid: str, where: dict[str, Any]) -> int:
-        table = TABLES[model]
-        # The token's SID is matched on its own: merged into `where`, a filter on `sid`
-        # (a subaccount listing accounts) would replace it.
-        clause, params = _where(where)
-        row = self._conn.execute(
-            f"SELECT seq FROM {table} WHERE {clause} AND sid = %s", [*params, sid]
-        ).fetchone()
-        if row is None:
-            sql = "SELECT max(seq) FROM tombstones WHERE tbl = %s AND sid = %s"
-            args: list[Any] = [table, sid]
-            if SCOPES[model] in where:
-                sql += " AND scope = %s"
-                args.append(where[SCOPES[model]])
-            row = self._conn.execute(sql, args).fetchone()
-        if row is None or row[0] is None:
-            raise InvalidPageToken()
-        return int(row[0])
-
-    def page(self, model: type[M], request: PageRequest, **where: Any) -> Page[M]:
-        size = request.page_size
-        if request.after_sid is not None:
-            seq = self._seq_of(model, request.after_sid, where)
-            items = self._select(model, where, "AND seq > %s ORDER BY seq LIMIT %s", seq, size + 1)
-        elif request.before_sid is not None:
-            seq = self._seq_of(model, request.before_sid, where)
-            items = self._select(model, where, "AND seq < %s ORDER BY seq DESC LIMIT %s", seq, size)
-            items.reverse()
-            # The item named by the token (or its successor) follows this page.
-            return Page(items, request, has_next=True)
-        else:
-            items = self._select(
-                model, where, "ORDER BY seq LIMIT %s OFFSET %s", size + 1, request.page * size
-            )
-        return Page(items[:size], request, len(items) > size)
-
-    def get_setting(self, key: str) -> str | None:
-        row = self._conn.execute("SELECT value FROM settings WHERE key = %s", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_setting(self, key: str, value: str) -> None:
-        self._conn.execute(
-            "INSERT INTO settings (key, value) VALUES (%s, %s) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
 
 
 _Job = tuple[Callable[[PostgresTx], Any], "asyncio.Future[Any]"]
@@ -240,12 +114,10 @@ class _Writer:
     def _commit(
         self, batch: list[_Job]
     ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
-        if self._conn.broken:  # the server went away: the next batch gets a new session
-            self._conn = _connect(self._dsn)
-        conn, tx = self._conn, PostgresTx(self._conn)
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
-            conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+            conn = self._begin()
+            tx = PostgresTx(conn)
             conn.execute(_WRITE_LOCK, (LOCK_CLASS,))
             for fn, future in batch:
                 conn.execute("SAVEPOINT job")
@@ -259,10 +131,25 @@ class _Writer:
                     outcomes.append((future, result, None))
             conn.execute("COMMIT")
         except Exception as exc:  # the transaction itself broke: nothing was written
-            if not conn.broken:
-                conn.execute("ROLLBACK")
+            if not self._conn.broken:
+                with contextlib.suppress(psycopg.Error):
+                    self._conn.execute("ROLLBACK")
             return [(future, None, exc) for _, future in batch]
         return outcomes
+
+    def _begin(self) -> psycopg.Connection[tuple[Any, ...]]:
+        # A connection the server dropped while it sat idle fails at BEGIN, before any
+        # job ran: the batch is safe to start again on a new one.
+        if not self._conn.broken:
+            try:
+                self._conn.execute(_BEGIN_WRITE)
+                return self._conn
+            except psycopg.OperationalError:
+                if not self._conn.broken:
+                    raise
+        self._conn = _connect(self._dsn)
+        self._conn.execute(_BEGIN_WRITE)
+        return self._conn
 
     def stop(self) -> None:
         self._jobs.put(None)
@@ -305,26 +192,31 @@ class PostgresStore:
             if not conn.broken:
                 conn.execute("ROLLBACK")  # nothing to keep: the transaction only read
 
-    def _pooled(self, fn: Callable[[PostgresTx], R]) -> R:
+    def _pooled(self, work: Callable[[psycopg.Connection[tuple[Any, ...]]], R]) -> R:
         conn = self._borrow()
         try:
-            return self._read(conn, fn)
+            return work(conn)
+        except psycopg.OperationalError:
+            if not conn.broken:
+                raise
+            # Dropped while idle in the pool (a server restart, an idle timeout): a read
+            # changes nothing, so it runs again on a new connection.
+        finally:
+            self._give_back(conn)
+        conn = _connect(self.dsn)
+        try:
+            return work(conn)
         finally:
             self._give_back(conn)
 
     async def read(self, fn: Callable[[PostgresTx], R]) -> R:
-        return await asyncio.to_thread(self._pooled, fn)
-
-    def _get(self, model: type[M], sid: str, where: dict[str, Any]) -> M | None:
-        conn = self._borrow()
-        try:
-            return PostgresTx(conn).get(model, sid, **where)
-        finally:
-            self._give_back(conn)
+        return await asyncio.to_thread(self._pooled, lambda conn: self._read(conn, fn))
 
     async def get(self, model: type[M], sid: str, **where: Any) -> M | None:
         # A single statement in autocommit: its own snapshot, no BEGIN/COMMIT round trips.
-        return await asyncio.to_thread(self._get, model, sid, where)
+        return await asyncio.to_thread(
+            self._pooled, lambda conn: PostgresTx(conn).get(model, sid, **where)
+        )
 
     def read_blocking(self, fn: Callable[[PostgresTx], R]) -> R:
         with _connect(self.dsn) as conn:
@@ -356,7 +248,7 @@ def migrate(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
     A session-level advisory lock is held throughout, so of several nodes starting at
     once one migrates and the others, once it is done, find nothing left to do.
     """
-    conn.execute("SELECT pg_advisory_lock(%s, hashtext(current_schema()))", (LOCK_CLASS + 1,))
+    conn.execute(f"SELECT pg_advisory_lock(%s, {_SCHEMA_KEY})", (LOCK_CLASS + 1,))
     try:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
         done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
@@ -372,4 +264,4 @@ def migrate(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
                 conn.execute(entry.read_text().encode())
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
     finally:
-        conn.execute("SELECT pg_advisory_unlock(%s, hashtext(current_schema()))", (LOCK_CLASS + 1,))
+        conn.execute(f"SELECT pg_advisory_unlock(%s, {_SCHEMA_KEY})", (LOCK_CLASS + 1,))
