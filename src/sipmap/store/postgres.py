@@ -125,12 +125,15 @@ class _Writer:
                     result = fn(tx)
                 except BaseException as exc:  # the job's own failure, reported to its caller
                     conn.execute("ROLLBACK TO SAVEPOINT job")
+                    conn.execute("RELEASE SAVEPOINT job")
                     outcomes.append((future, None, exc))
                 else:
                     conn.execute("RELEASE SAVEPOINT job")
                     outcomes.append((future, result, None))
             conn.execute("COMMIT")
-        except Exception as exc:  # the transaction itself broke: nothing was written
+        except Exception as exc:
+            # The transaction itself failed, so every job in it does. Nothing was
+            # written — unless the connection broke during COMMIT: then nobody knows.
             if not self._conn.broken:
                 with contextlib.suppress(psycopg.Error):
                     self._conn.execute("ROLLBACK")
