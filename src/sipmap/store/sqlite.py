@@ -20,10 +20,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..core.errors import InvalidPageToken
-from ..core.models import M, Model
-from ..core.paging import Page, PageRequest
-from .schema import COLUMNS, KEYS, SCOPES, TABLES, TEXT_COLUMNS, from_row, to_db, to_row
+from ..core.models import M
+from .schema import KEYS, TABLES, TEXT_COLUMNS
+from .sqltx import SQLITE, SqlTx
 from .writer import Writer
 
 R = TypeVar("R")
@@ -42,153 +41,8 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
-_SCALAR_CLAUSES: dict[tuple[str, ...], str] = {}
-
-
-def _where(where: dict[str, Any]) -> tuple[str, list[Any]]:
-    # Hot path: every value a plain string (SIDs) — one cached clause per key set.
-    if all(type(v) is str for v in where.values()):
-        names = tuple(where)
-        clause = _SCALAR_CLAUSES.get(names)
-        if clause is None:
-            clause = " AND ".join(f"{n} = ?" for n in names) or "1"
-            _SCALAR_CLAUSES[names] = clause
-        return clause, list(where.values())
-    clauses: list[str] = []
-    params: list[Any] = []
-    for name, value in where.items():
-        if isinstance(value, list | tuple | set | frozenset):
-            values = list(value)
-            if not values:
-                clauses.append("0")
-                continue
-            clauses.append(f"{name} IN ({','.join('?' * len(values))})")
-            params.extend(to_db(v) for v in values)
-        elif value is None:
-            clauses.append(f"{name} IS NULL")
-        else:
-            clauses.append(f"{name} = ?")
-            params.append(to_db(value))
-    return (" AND ".join(clauses) or "1"), params
-
-
-_INSERT_SQL = {
-    model: f"INSERT INTO {table} ({','.join(COLUMNS[model])}) "
-    f"VALUES ({','.join('?' * len(COLUMNS[model]))})"
-    for model, table in TABLES.items()
-}
-_SELECT_SQL: dict[tuple[str, str, str], str] = {}
-
-
-def _select_sql(model: type[Any], clause: str, tail: str) -> str:
-    # Statements are few and repeat on every request: build each string once.
-    key = (TABLES[model], clause, tail)
-    sql = _SELECT_SQL.get(key)
-    if sql is None:
-        sql = f"SELECT {','.join(COLUMNS[model])} FROM {key[0]} WHERE {clause} {tail}"
-        if len(_SELECT_SQL) < 1024:
-            _SELECT_SQL[key] = sql
-    return sql
-
-
-class SqliteTx:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def _select(
-        self, model: type[M], where: dict[str, Any], tail: str = "", *extra: Any
-    ) -> list[M]:
-        clause, params = _where(where)
-        rows = self._conn.execute(_select_sql(model, clause, tail), [*params, *extra]).fetchall()
-        return [from_row(model, row) for row in rows]
-
-    def insert(self, obj: Model) -> None:
-        model = type(obj)
-        self._conn.execute(_INSERT_SQL[model], to_row(obj))
-
-    def update(self, obj: Model) -> None:
-        model = type(obj)
-        keys = KEYS[model]
-        cols = [c for c in COLUMNS[model] if c not in keys]
-        sql = (
-            f"UPDATE {TABLES[model]} SET {','.join(f'{c} = ?' for c in cols)} "
-            f"WHERE {' AND '.join(f'{k} = ?' for k in keys)}"
-        )
-        self._conn.execute(sql, [to_db(getattr(obj, c)) for c in (*cols, *keys)])
-
-    def get(self, model: type[M], sid: str, **where: Any) -> M | None:
-        rows = self._select(model, {"sid": sid, **where}, "LIMIT 1")
-        return rows[0] if rows else None
-
-    def find(self, model: type[M], **where: Any) -> list[M]:
-        return self._select(model, where, "ORDER BY seq")
-
-    def count(self, model: type[Model], **where: Any) -> int:
-        clause, params = _where(where)
-        row = self._conn.execute(
-            f"SELECT count(*) FROM {TABLES[model]} WHERE {clause}", params
-        ).fetchone()
-        return int(row[0])
-
-    def delete(self, model: type[Model], **where: Any) -> int:
-        table = TABLES[model]
-        clause, params = _where(where)
-        self._conn.execute(
-            f"INSERT OR IGNORE INTO tombstones (tbl, sid, seq, scope) "
-            f"SELECT ?, sid, seq, {SCOPES[model]} FROM {table} WHERE {clause}",
-            [table, *params],
-        )
-        return self._conn.execute(f"DELETE FROM {table} WHERE {clause}", params).rowcount
-
-    def _seq_of(self, model: type[Any], sid: str, where: dict[str, Any]) -> int:
-        table = TABLES[model]
-        # The token's SID is matched on its own: merged into `where`, a filter on `sid`
-        # (a subaccount listing accounts) would replace it.
-        clause, params = _where(where)
-        row = self._conn.execute(
-            f"SELECT seq FROM {table} WHERE {clause} AND sid = ?", [*params, sid]
-        ).fetchone()
-        if row is None:
-            sql = "SELECT max(seq) FROM tombstones WHERE tbl = ? AND sid = ?"
-            args: list[Any] = [table, sid]
-            if SCOPES[model] in where:
-                sql += " AND scope = ?"
-                args.append(where[SCOPES[model]])
-            row = self._conn.execute(sql, args).fetchone()
-        if row is None or row[0] is None:
-            raise InvalidPageToken()
-        return int(row[0])
-
-    def page(self, model: type[M], request: PageRequest, **where: Any) -> Page[M]:
-        size = request.page_size
-        if request.after_sid is not None:
-            seq = self._seq_of(model, request.after_sid, where)
-            items = self._select(
-                model, {**where}, "AND seq > ? ORDER BY seq LIMIT ?", seq, size + 1
-            )
-        elif request.before_sid is not None:
-            seq = self._seq_of(model, request.before_sid, where)
-            items = self._select(model, where, "AND seq < ? ORDER BY seq DESC LIMIT ?", seq, size)
-            items.reverse()
-            # The item named by the token (or its successor) follows this page.
-            return Page(items, request, has_next=True)
-        else:
-            items = self._select(
-                model, where, "ORDER BY seq LIMIT ? OFFSET ?", size + 1, request.page * size
-            )
-        has_next = len(items) > size
-        return Page(items[:size], request, has_next)
-
-    def get_setting(self, key: str) -> str | None:
-        row = self._conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_setting(self, key: str, value: str) -> None:
-        self._conn.execute(
-            "INSERT INTO settings (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+class SqliteTx(SqlTx):
+    dialect = SQLITE
 
 
 class _RowCache:

@@ -1,0 +1,200 @@
+"""The `Tx` operations in SQL, once, for every backend.
+
+A backend's transaction class names its dialect — placeholder, literals, how to
+insert-or-skip — and hands over a DB-API connection; everything else (filters, keyset
+paging, tombstones) is written here. Statement strings are built once per shape and
+kept: the same few repeat on every request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from ..core.errors import InvalidPageToken
+from ..core.models import M, Model
+from ..core.paging import Page, PageRequest
+from .schema import COLUMNS, KEYS, SCOPES, TABLES, from_row, to_db, to_row
+
+
+class Cursor(Protocol):
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, params: Any = ..., /) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Dialect:
+    param: str  # placeholder
+    true: str
+    false: str
+    insert_ignore: str  # "INSERT ... {rest}" that skips rows violating a unique key
+    name: str
+
+
+SQLITE = Dialect("?", "1", "0", "INSERT OR IGNORE INTO {rest}", "sqlite")
+POSTGRES = Dialect("%s", "TRUE", "FALSE", "INSERT INTO {rest} ON CONFLICT DO NOTHING", "postgres")
+
+_CLAUSES: dict[tuple[str, tuple[str, ...]], str] = {}
+_STATEMENTS: dict[tuple[str, str, str, str], str] = {}
+MAX_CACHED_STATEMENTS = 1024
+
+
+class SqlTx:
+    dialect: ClassVar[Dialect]
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    # -- statement building ---------------------------------------------------
+
+    def _where(self, where: dict[str, Any]) -> tuple[str, list[Any]]:
+        p = self.dialect.param
+        # Hot path: every value a plain string (SIDs) — one cached clause per key set.
+        if all(type(v) is str for v in where.values()):
+            key = (self.dialect.name, tuple(where))
+            clause = _CLAUSES.get(key)
+            if clause is None:
+                clause = " AND ".join(f"{n} = {p}" for n in where) or self.dialect.true
+                _CLAUSES[key] = clause
+            return clause, list(where.values())
+        clauses: list[str] = []
+        params: list[Any] = []
+        for name, value in where.items():
+            if isinstance(value, list | tuple | set | frozenset):
+                values = list(value)
+                if not values:
+                    clauses.append(self.dialect.false)
+                    continue
+                clauses.append(f"{name} IN ({','.join([p] * len(values))})")
+                params.extend(to_db(v) for v in values)
+            elif value is None:
+                clauses.append(f"{name} IS NULL")
+            else:
+                clauses.append(f"{name} = {p}")
+                params.append(to_db(value))
+        return (" AND ".join(clauses) or self.dialect.true), params
+
+    def _statement(self, kind: str, model: type[Any], clause: str = "", tail: str = "") -> str:
+        key = (self.dialect.name, kind + TABLES[model], clause, tail)
+        sql = _STATEMENTS.get(key)
+        if sql is None:
+            sql = self._build(kind, model, clause, tail)
+            if len(_STATEMENTS) < MAX_CACHED_STATEMENTS:
+                _STATEMENTS[key] = sql
+        return sql
+
+    def _build(self, kind: str, model: type[Any], clause: str, tail: str) -> str:
+        p, table, cols = self.dialect.param, TABLES[model], COLUMNS[model]
+        if kind == "select":
+            return f"SELECT {','.join(cols)} FROM {table} WHERE {clause} {tail}"
+        if kind == "insert":
+            return f"INSERT INTO {table} ({','.join(cols)}) VALUES ({','.join([p] * len(cols))})"
+        if kind == "update":
+            keys = KEYS[model]
+            sets = ",".join(f"{c} = {p}" for c in cols if c not in keys)
+            return f"UPDATE {table} SET {sets} WHERE {' AND '.join(f'{k} = {p}' for k in keys)}"
+        raise ValueError(kind)
+
+    # -- Tx -------------------------------------------------------------------
+
+    def _select(
+        self, model: type[M], where: dict[str, Any], tail: str = "", *extra: Any
+    ) -> list[M]:
+        clause, params = self._where(where)
+        sql = self._statement("select", model, clause, tail)
+        return [
+            from_row(model, row) for row in self._conn.execute(sql, [*params, *extra]).fetchall()
+        ]
+
+    def insert(self, obj: Model) -> None:
+        self._conn.execute(self._statement("insert", type(obj)), to_row(obj))
+
+    def update(self, obj: Model) -> None:
+        model = type(obj)
+        keys = KEYS[model]
+        names = [*(c for c in COLUMNS[model] if c not in keys), *keys]
+        self._conn.execute(
+            self._statement("update", model), [to_db(getattr(obj, n)) for n in names]
+        )
+
+    def get(self, model: type[M], sid: str, **where: Any) -> M | None:
+        rows = self._select(model, {"sid": sid, **where}, "LIMIT 1")
+        return rows[0] if rows else None
+
+    def find(self, model: type[M], **where: Any) -> list[M]:
+        return self._select(model, where, "ORDER BY seq")
+
+    def count(self, model: type[Model], **where: Any) -> int:
+        clause, params = self._where(where)
+        row = self._conn.execute(
+            f"SELECT count(*) FROM {TABLES[model]} WHERE {clause}", params
+        ).fetchone()
+        return int(row[0])
+
+    def delete(self, model: type[Model], **where: Any) -> int:
+        """Delete matching rows, remembering their place so page tokens naming them still work."""
+        table, p = TABLES[model], self.dialect.param
+        clause, params = self._where(where)
+        rest = f"tombstones (tbl, sid, seq, scope) SELECT {p}, sid, seq, {SCOPES[model]} "
+        rest += f"FROM {table} WHERE {clause}"
+        self._conn.execute(self.dialect.insert_ignore.format(rest=rest), [table, *params])
+        return int(self._conn.execute(f"DELETE FROM {table} WHERE {clause}", params).rowcount)
+
+    def _seq_of(self, model: type[Any], sid: str, where: dict[str, Any]) -> int:
+        table, p = TABLES[model], self.dialect.param
+        # The token's SID is matched on its own: merged into `where`, a filter on `sid`
+        # (a subaccount listing accounts) would replace it.
+        clause, params = self._where(where)
+        row = self._conn.execute(
+            f"SELECT seq FROM {table} WHERE {clause} AND sid = {p}", [*params, sid]
+        ).fetchone()
+        if row is None:
+            # A deleted item keeps its place, but only within the list it stood in.
+            sql = f"SELECT max(seq) FROM tombstones WHERE tbl = {p} AND sid = {p}"
+            args: list[Any] = [table, sid]
+            if SCOPES[model] in where:
+                sql += f" AND scope = {p}"
+                args.append(where[SCOPES[model]])
+            row = self._conn.execute(sql, args).fetchone()
+        if row is None or row[0] is None:
+            raise InvalidPageToken()
+        return int(row[0])
+
+    def page(self, model: type[M], request: PageRequest, **where: Any) -> Page[M]:
+        """One page in creation order (`seq`): after or before a token's item, else by offset."""
+        size, p = request.page_size, self.dialect.param
+        if request.after_sid is not None:
+            seq = self._seq_of(model, request.after_sid, where)
+            tail = f"AND seq > {p} ORDER BY seq LIMIT {p}"
+            items = self._select(model, where, tail, seq, size + 1)
+        elif request.before_sid is not None:
+            seq = self._seq_of(model, request.before_sid, where)
+            tail = f"AND seq < {p} ORDER BY seq DESC LIMIT {p}"
+            items = self._select(model, where, tail, seq, size)
+            items.reverse()
+            # The item named by the token (or its successor) follows this page.
+            return Page(items, request, has_next=True)
+        else:
+            tail = f"ORDER BY seq LIMIT {p} OFFSET {p}"
+            items = self._select(model, where, tail, size + 1, request.page * size)
+        return Page(items[:size], request, len(items) > size)
+
+    def get_setting(self, key: str) -> str | None:
+        p = self.dialect.param
+        row = self._conn.execute(f"SELECT value FROM settings WHERE key = {p}", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_setting(self, key: str, value: str) -> None:
+        p = self.dialect.param
+        self._conn.execute(
+            f"INSERT INTO settings (key, value) VALUES ({p}, {p}) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
