@@ -24,7 +24,7 @@ A connection the server dropped while it sat idle is noticed on its next use and
 replaced, and that use repeated: any read, or a write batch that failed at its BEGIN
 (before any job ran). A connection that breaks inside a write transaction fails that
 batch; repeating it could apply a write twice. The SQL of each operation is in
-postgres_tx.py.
+sqltx.py, shared with SQLite.
 
 Migrations run on open under a session-level advisory lock, so nodes starting together
 apply each one exactly once.
@@ -43,9 +43,16 @@ from typing import Any, TypeVar
 import psycopg
 
 from ..core.models import M
-from .postgres_tx import PostgresTx
+from .sqltx import POSTGRES, SqlTx
 
 R = TypeVar("R")
+
+
+class PostgresTx(SqlTx):
+    """One transaction's operations: sqltx's SQL in PostgreSQL's dialect."""
+
+    dialect = POSTGRES
+
 
 MAX_BATCH = 256  # writes per transaction
 MAX_IDLE_READERS = 8  # read connections kept open between reads
