@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from ..core.models import M
-from .sqltx import POSTGRES, SqlTx
+from .sqltx import POSTGRES, SqlTx, run_isolated
 
 R = TypeVar("R")
 
@@ -126,17 +126,7 @@ class _Writer:
             conn = self._begin()
             tx = PostgresTx(conn)
             conn.execute(_WRITE_LOCK, (LOCK_CLASS,))
-            for fn, future in batch:
-                conn.execute("SAVEPOINT job")
-                try:
-                    result = fn(tx)
-                except BaseException as exc:  # the job's own failure, reported to its caller
-                    conn.execute("ROLLBACK TO SAVEPOINT job")
-                    conn.execute("RELEASE SAVEPOINT job")
-                    outcomes.append((future, None, exc))
-                else:
-                    conn.execute("RELEASE SAVEPOINT job")
-                    outcomes.append((future, result, None))
+            outcomes = run_isolated(conn, tx, batch)
             conn.execute("COMMIT")
         except Exception as exc:
             # The transaction itself failed, so every job in it does. Nothing was

@@ -8,21 +8,14 @@ kept: the same few repeat on every request.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from ..core.errors import InvalidPageToken
 from ..core.models import M, Model
 from ..core.paging import Page, PageRequest
 from .schema import COLUMNS, KEYS, SCOPES, TABLES, from_row, to_db, to_row
-
-
-class Cursor(Protocol):
-    rowcount: int
-
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
 
 
 class Connection(Protocol):
@@ -40,6 +33,8 @@ class Dialect:
 
 SQLITE = Dialect("?", "1", "0", "INSERT OR IGNORE INTO {rest}", "sqlite")
 POSTGRES = Dialect("%s", "TRUE", "FALSE", "INSERT INTO {rest} ON CONFLICT DO NOTHING", "postgres")
+
+F = TypeVar("F")  # what a caller tracks each job by (e.g. its future)
 
 _CLAUSES: dict[tuple[str, tuple[str, ...]], str] = {}
 _STATEMENTS: dict[tuple[str, str, str, str], str] = {}
@@ -198,3 +193,27 @@ class SqlTx:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+
+def run_isolated(
+    conn: Connection, tx: SqlTx, jobs: Iterable[tuple[Callable[[Any], Any], F]]
+) -> list[tuple[F, Any, BaseException | None]]:
+    """Run write functions inside one open transaction, each in its own SAVEPOINT.
+
+    A job that raises is rolled back alone and its exception becomes its outcome;
+    the others keep their writes. (This spelling of savepoints is both SQLite's and
+    PostgreSQL's.)
+    """
+    outcomes: list[tuple[F, Any, BaseException | None]] = []
+    for fn, tag in jobs:
+        conn.execute("SAVEPOINT job")
+        try:
+            result = fn(tx)
+        except BaseException as exc:  # the job's own failure, reported to its caller
+            conn.execute("ROLLBACK TO SAVEPOINT job")
+            conn.execute("RELEASE SAVEPOINT job")
+            outcomes.append((tag, None, exc))
+        else:
+            conn.execute("RELEASE SAVEPOINT job")
+            outcomes.append((tag, result, None))
+    return outcomes

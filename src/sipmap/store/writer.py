@@ -24,6 +24,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .sqltx import run_isolated
+
 if TYPE_CHECKING:
     from .sqlite import SqliteTx
 
@@ -82,20 +84,7 @@ class Writer:
         return await future
 
     def _run_jobs(self, batch: _Batch) -> _Outcomes:
-        conn, tx = self._conn, self._tx
-        outcomes: _Outcomes = []
-        for fn, future in batch:
-            conn.execute("SAVEPOINT job")
-            try:
-                result = fn(tx)
-            except BaseException as exc:  # the job's own failure, reported to its caller
-                conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
-                outcomes.append((future, None, exc))
-            else:
-                conn.execute("RELEASE job")
-                outcomes.append((future, result, None))
-        return outcomes
+        return run_isolated(self._conn, self._tx, batch)
 
     def _start_batch(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:
