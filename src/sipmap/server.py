@@ -13,8 +13,6 @@ from .api.app import create_app
 from .service import open_service
 from .store.open import open_store
 
-log = logging.getLogger("sipmap")
-
 SWITCH_INTERVAL = 0.0002  # seconds
 
 

@@ -14,6 +14,7 @@ from random import getrandbits
 from typing import Any
 
 from .. import __version__
+from ..core import sids
 from ..core.errors import NotFound, ServiceError
 from ..service import Service
 from . import acls, recognition, v1, v2010
@@ -60,7 +61,7 @@ async def _respond(
     headers = [
         (b"content-length", str(len(content)).encode()),
         # Unique, not secret: a fast PRNG instead of a system call per response.
-        (b"twilio-request-id", f"RQ{getrandbits(128):032x}".encode()),
+        (b"twilio-request-id", f"{sids.REQUEST}{getrandbits(128):032x}".encode()),
         (b"twilio-request-duration", f"{time.perf_counter() - started:.3f}".encode()),
         *_CORS,
     ]
