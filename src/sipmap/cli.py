@@ -153,7 +153,7 @@ async def _operate(args: argparse.Namespace) -> int:
         elif args.command == "list":
             for item in await _each_page(LISTS[args.resource](service, args.account)):
                 if hasattr(item, "domain"):
-                    _print({**_json(item.domain), "auth_type": item.auth_type})
+                    _print({**_json(item.domain), "ip_acl_mapped": item.ip_acl_mapped})
                 else:
                     _print(_json(item))
         return 0

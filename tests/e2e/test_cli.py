@@ -163,8 +163,8 @@ def test_cli_and_server_share_one_database(tmp_path: Path) -> None:
             (record.json()["sid"], "192.0.2.1", 32)
         ]
         domains = lines(sipmap("list", "domains", "--account", top["sid"], "--db", db))
-        assert [(d["sid"], d["domain_name"], d["auth_type"]) for d in domains] == [
-            (domain.json()["sid"], name, "")
+        assert [(d["sid"], d["domain_name"], d["ip_acl_mapped"]) for d in domains] == [
+            (domain.json()["sid"], name, False)
         ]
         mappings = lines(sipmap("list", "source-ip-mappings", "--account", top["sid"], "--db", db))
         assert [m["sid"] for m in mappings] == [mapping.json()["sid"]]

@@ -378,7 +378,7 @@ async def test_mapping_lifecycle_and_events(world: World) -> None:
     assert mapping == AclMapping(acl.sid, ac, domain, world.clock.now, world.clock.now)
     assert view.friendly_name == "office"
     assert world.published.take() == [AclMappingSaved(mapping)]
-    assert (await world.domains.get(ac, domain)).auth_type == "IP_ACL"
+    assert (await world.domains.get(ac, domain)).ip_acl_mapped is True
 
     await world.acls.update_list(ac, acl.sid, "renamed")  # joined when read
     assert (await world.acls.get_mapping(ac, domain, acl.sid)).friendly_name == "renamed"
@@ -387,7 +387,7 @@ async def test_mapping_lifecycle_and_events(world: World) -> None:
 
     await world.acls.delete_mapping(ac, upper(domain), upper(acl.sid))
     assert world.published.take() == [AclMappingDeleted(mapping)]
-    assert (await world.domains.get(ac, domain)).auth_type == ""
+    assert (await world.domains.get(ac, domain)).ip_acl_mapped is False
     with pytest.raises(NotFound):
         await world.acls.get_mapping(ac, domain, acl.sid)
     with pytest.raises(NotFound):
@@ -495,8 +495,8 @@ async def test_deleting_a_list_takes_its_addresses_and_mappings(world: World) ->
     assert lists == [keep]
     assert stored_addresses == [kept_address]
     assert mappings == [kept_mapping]
-    assert (await world.domains.get(ac, first)).auth_type == ""
-    assert (await world.domains.get(ac, second)).auth_type == "IP_ACL"
+    assert (await world.domains.get(ac, first)).ip_acl_mapped is False
+    assert (await world.domains.get(ac, second)).ip_acl_mapped is True
 
 
 async def test_deleting_a_domain_keeps_the_list(world: World) -> None:

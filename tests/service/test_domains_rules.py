@@ -89,7 +89,7 @@ def world(tmp_path: Path) -> Iterator[World]:
 def test_create_with_defaults(world: World) -> None:
     view = world.create(domain_name="Acme.sip.twilio.com")
     d = view.domain
-    assert view.auth_type == ""
+    assert view.ip_acl_mapped is False
     assert d.sid == "SD" + "0" * 31 + "1"
     assert (d.account_sid, d.domain_name, d.friendly_name) == (A, "acme.sip.twilio.com", None)
     assert (d.voice_url, d.voice_fallback_url, d.voice_status_callback_url) == (None, None, None)
@@ -311,8 +311,8 @@ def test_auth_type_follows_acl_mappings(world: World) -> None:
         tx.insert(AclMapping(acl.sid, A, d.sid, now, now))
 
     world.run(world.store.write(map_acl))
-    assert world.run(world.domains.get(A, d.sid)).auth_type == "IP_ACL"
-    assert world.run(world.domains.list(A, PageRequest())).items[0].auth_type == "IP_ACL"
+    assert world.run(world.domains.get(A, d.sid)).ip_acl_mapped is True
+    assert world.run(world.domains.list(A, PageRequest())).items[0].ip_acl_mapped is True
 
 
 def test_delete_cascades(world: World) -> None:

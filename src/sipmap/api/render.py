@@ -189,7 +189,8 @@ def sip_domain(view: DomainView) -> Json:
     return {
         "account_sid": d.account_sid,
         "api_version": "2010-04-01",
-        "auth_type": view.auth_type,
+        # Twilio lists the kinds of auth mapped, comma-separated; sipmap has IP ACLs only.
+        "auth_type": "IP_ACL" if view.ip_acl_mapped else "",
         "date_created": rfc2822(d.date_created),
         "date_updated": rfc2822(d.date_updated),
         "domain_name": d.domain_name,

@@ -20,7 +20,7 @@ class DomainView:
     """A domain with what is derived from its mappings."""
 
     domain: SipDomain
-    auth_type: str  # "IP_ACL", or "" when no auth is mapped
+    ip_acl_mapped: bool  # an IP access control list authenticates its calls
 
 
 def _sid_field(prefix: str) -> Callable[[str, Any], str | None]:
@@ -78,7 +78,7 @@ class DomainService:
     @staticmethod
     def _view(tx: Tx, domain: SipDomain) -> DomainView:
         mapped = tx.count(AclMapping, domain_sid=domain.sid) > 0
-        return DomainView(domain, "IP_ACL" if mapped else "")
+        return DomainView(domain, mapped)
 
     @staticmethod
     def _name_free(tx: Tx, name: str, sid: str) -> None:
@@ -117,7 +117,7 @@ class DomainService:
         def run(tx: Tx) -> DomainView:
             self._name_free(tx, domain.domain_name, domain.sid)
             tx.insert(domain)
-            return DomainView(domain, "")
+            return DomainView(domain, False)
 
         view = await self.ctx.store.write(run)
         self.ctx.publisher.publish([DomainSaved(domain)])
