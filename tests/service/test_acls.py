@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,6 @@ from sipmap.core.errors import (
 from sipmap.core.events import (
     AclMappingDeleted,
     AclMappingSaved,
-    Event,
     IpAddressDeleted,
     IpAddressSaved,
 )
@@ -35,24 +34,14 @@ from sipmap.service.context import Context
 from sipmap.service.domains import DomainService
 from sipmap.store.sqlite import SqliteStore
 
+from .harness import Recorder
+
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def publish(self, events: Sequence[Event]) -> None:
-        self.events.extend(events)
-
-    def take(self) -> list[Event]:
-        events, self.events = self.events, []
-        return events
 
 
 @dataclass

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-from sipmap.core import sids
-from sipmap.core.clock import ManualClock
 from sipmap.core.errors import (
     DomainNameUnavailable,
     InvalidParameter,
@@ -22,52 +20,16 @@ from sipmap.core.events import (
     AclMappingDeleted,
     DomainDeleted,
     DomainSaved,
-    Event,
     MappingDeleted,
 )
-from sipmap.core.models import Account, AclMapping, IpAccessControlList, SipDomain
+from sipmap.core.models import AclMapping, IpAccessControlList, SipDomain
 from sipmap.core.paging import PageRequest
-from sipmap.service.context import Context
-from sipmap.service.domains import DomainService, DomainView
-from sipmap.service.voice import VoiceService
-from sipmap.store.sqlite import SqliteStore
+from sipmap.service.domains import DomainView
 
-R = TypeVar("R")
-A = "AC" + "a" * 32
-B = "AC" + "b" * 32
+from .harness import A, B, Harness
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def publish(self, events: Sequence[Event]) -> None:
-        self.events.extend(events)
-
-
-class World:
-    def __init__(self, tmp_path: Path, runner: asyncio.Runner, suffix: str) -> None:
-        self.runner = runner
-        self.clock = ManualClock()
-        self.published = Recorder()
-        self.store = SqliteStore(tmp_path / "domains.db")
-        ctx = Context(
-            self.store,
-            clock=self.clock,
-            new_sid=sids.counter_sids(),
-            sip_domain_suffix=suffix,
-            publisher=self.published,
-        )
-        self.domains = DomainService(ctx)
-        self.voice = VoiceService(ctx)
-        for sid in (A, B):
-            now = self.clock()
-            account = Account(sid, sid, sid, "active", "0" * 64, now, now)
-            self.run(self.store.write(lambda tx, a=account: tx.insert(a)))
-
-    def run(self, coro: Coroutine[Any, Any, R]) -> R:
-        return self.runner.run(coro)
-
+class World(Harness):
     def create(self, account: str = A, **changes: Any) -> DomainView:
         return self.run(self.domains.create(account, changes))
 
@@ -81,7 +43,7 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     with asyncio.Runner() as runner:
-        w = World(tmp_path, runner, "sip.twilio.com")
+        w = World(tmp_path / "domains.db", runner)
         yield w
         runner.run(w.store.close())
 
@@ -368,7 +330,7 @@ def test_racing_creates_of_one_name(world: World) -> None:
 
 def test_custom_suffix(tmp_path: Path) -> None:
     with asyncio.Runner() as runner:
-        w = World(tmp_path, runner, "sip.example.org")
+        w = World(tmp_path / "domains.db", runner, "sip.example.org")
         try:
             assert w.create(domain_name="a.sip.example.org").domain.domain_name == (
                 "a.sip.example.org"

@@ -3,55 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-from sipmap.core import sids
-from sipmap.core.clock import ManualClock
 from sipmap.core.errors import Conflict, InvalidParameter, MissingParameter, NotFound
-from sipmap.core.events import DomainDeleted, Event, MappingDeleted, MappingSaved
-from sipmap.core.models import Account, IpRecord, SourceIpMapping
+from sipmap.core.events import DomainDeleted, MappingDeleted, MappingSaved
+from sipmap.core.models import IpRecord, SourceIpMapping
 from sipmap.core.paging import PageRequest
-from sipmap.service.context import Context
-from sipmap.service.domains import DomainService
-from sipmap.service.voice import VoiceService
-from sipmap.store.sqlite import SqliteStore
 
-R = TypeVar("R")
-A = "AC" + "a" * 32
-B = "AC" + "b" * 32
+from .harness import A, B, Harness
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def publish(self, events: Sequence[Event]) -> None:
-        self.events.extend(events)
-
-
-class World:
-    def __init__(self, tmp_path: Path, runner: asyncio.Runner) -> None:
-        self.runner = runner
-        self.clock = ManualClock()
-        self.published = Recorder()
-        self.store = SqliteStore(tmp_path / "rules.db")
-        self.ctx = Context(
-            self.store, clock=self.clock, new_sid=sids.counter_sids(), publisher=self.published
-        )
-        self.voice = VoiceService(self.ctx)
-        self.domains = DomainService(self.ctx)
-        for sid in (A, B):
-            now = self.clock()
-            account = Account(sid, sid, sid, "active", "0" * 64, now, now)
-            self.run(self.store.write(lambda tx, a=account: tx.insert(a)))
-
-    def run(self, coro: Coroutine[Any, Any, R]) -> R:
-        return self.runner.run(coro)
-
+class World(Harness):
     def record(self, account: str = A, ip: str = "10.0.0.1", prefix: int = 32) -> IpRecord:
         return self.run(self.voice.create_ip_record(account, ip, prefix, None))
 
@@ -73,7 +39,7 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     with asyncio.Runner() as runner:
-        w = World(tmp_path, runner)
+        w = World(tmp_path / "rules.db", runner)
         yield w
         runner.run(w.store.close())
 
