@@ -37,13 +37,12 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable
-from importlib import resources
 from typing import Any, TypeVar
 
 import psycopg
 
 from ..core.models import M
-from .sqltx import POSTGRES, SqlTx, run_isolated
+from .sqltx import POSTGRES, SqlTx, pending_migrations, run_isolated
 
 R = TypeVar("R")
 
@@ -250,18 +249,10 @@ def migrate(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
     """
     conn.execute(f"SELECT pg_advisory_lock(%s, {_SCHEMA_KEY})", (LOCK_CLASS + 1,))
     try:
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
-        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-        folder = resources.files("sipmap.store") / "migrations" / "postgres"
-        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-            if not entry.name.endswith(".sql"):
-                continue
-            version = int(entry.name.split("_", 1)[0])
-            if version in done:
-                continue
+        for version, script in pending_migrations(conn, POSTGRES):
             with conn.transaction():
                 # No parameters: psycopg sends the script as one simple query.
-                conn.execute(entry.read_text().encode())
+                conn.execute(script.encode())
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
     finally:
         conn.execute(f"SELECT pg_advisory_unlock(%s, {_SCHEMA_KEY})", (LOCK_CLASS + 1,))

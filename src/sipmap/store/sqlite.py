@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..core.models import M
 from .schema import KEYS, TABLES, TEXT_COLUMNS
-from .sqltx import SQLITE, SqlTx
+from .sqltx import SQLITE, SqlTx, pending_migrations
 from .writer import Writer
 
 R = TypeVar("R")
@@ -140,19 +139,11 @@ class SqliteStore:
 
 def migrate(conn: sqlite3.Connection) -> None:
     """Apply the numbered migrations not yet applied, each in its own transaction."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
-    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-    folder = resources.files("sipmap.store") / "migrations" / "sqlite"
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if not entry.name.endswith(".sql"):
-            continue
-        version = int(entry.name.split("_", 1)[0])
-        if version in done:
-            continue
+    for version, script in pending_migrations(conn, SQLITE):
         conn.execute("BEGIN IMMEDIATE")
         try:
             # Statements one by one: executescript() would commit our transaction.
-            for statement in _statements(entry.read_text()):
+            for statement in _statements(script):
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
             conn.execute("COMMIT")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from ..core.errors import InvalidPageToken
@@ -217,3 +218,17 @@ def run_isolated(
             conn.execute("RELEASE SAVEPOINT job")
             outcomes.append((tag, result, None))
     return outcomes
+
+
+def pending_migrations(conn: Connection, dialect: Dialect) -> list[tuple[int, str]]:
+    """(version, script) of each numbered migration of `dialect` not yet applied, in
+    order; creates the table that records them if it is missing."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations").fetchall()}
+    folder = resources.files("sipmap.store") / "migrations" / dialect.name
+    scripts = sorted(
+        (int(entry.name.split("_", 1)[0]), entry)
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    )
+    return [(version, entry.read_text()) for version, entry in scripts if version not in done]
