@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -24,11 +25,15 @@ _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+# Dates repeat (every fetch of a row formats the same two), and a hit costs a
+# fifth of formatting; memoising a pure function shares nothing else.
+@lru_cache(maxsize=4096)
 def iso(value: datetime) -> str:
     """'2015-07-20T17:27:10Z' (values are whole seconds, UTC)."""
     return value.isoformat()[:19] + "Z"
 
 
+@lru_cache(maxsize=4096)
 def rfc2822(value: datetime) -> str:
     """'Mon, 20 Jul 2015 17:27:10 +0000', whatever the process locale.
 
