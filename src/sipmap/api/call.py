@@ -69,22 +69,20 @@ class Call:
         return self.path_params[name]
 
     async def authenticate(self) -> Principal:
-        header = self.header(b"authorization")
+        header = None
+        for key, value in self.scope["headers"]:
+            if key == b"authorization":
+                header = value
+                break
         if not header:
             raise AuthenticationFailed("No credentials provided")
-        scheme, _, encoded = header.partition(" ")
-        try:
-            if scheme.lower() != "basic":
-                raise ValueError
-            username, sep, password = (
-                base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
-            )
-            if not sep:
-                raise ValueError
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise AuthenticationFailed("invalid username") from None
-        self.principal = await self.service.accounts.authenticate(username, password)
-        return self.principal
+        accounts = self.service.accounts
+        principal = accounts.recall(header)
+        if principal is None:
+            username, password = _basic_credentials(header)
+            principal = await accounts.authenticate(username, password, credentials=header)
+        self.principal = principal
+        return principal
 
     @property
     def account_sid(self) -> str:
@@ -126,6 +124,22 @@ class Call:
 
 
 Handler = Callable[[Call], Awaitable[Reply]]
+
+
+def _basic_credentials(header: bytes) -> tuple[str, str]:
+    """(username, password) of an HTTP Basic Authorization header."""
+    scheme, _, encoded = header.partition(b" ")
+    try:
+        if scheme.lower() != b"basic":
+            raise ValueError
+        username, sep, password = (
+            base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+        )
+        if not sep:
+            raise ValueError
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise AuthenticationFailed("invalid username") from None
+    return username, password
 
 
 def base_url_of(scope: Scope) -> str:

@@ -19,6 +19,7 @@ REQUEST = "RQ"
 SidFactory = Callable[[str], str]
 
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+_LOWER_HEX32 = re.compile(r"[0-9a-f]{32}")
 
 
 class _RandomPool:
@@ -67,6 +68,10 @@ def normalize(value: str, prefix: str) -> str | None:
 
     The specs' patterns accept either case in the hex part, so lookups must too.
     """
-    if len(value) != 34 or value[:2] != prefix or not _HEX32.fullmatch(value, 2):
+    if len(value) != 34 or not value.startswith(prefix):
+        return None
+    if _LOWER_HEX32.fullmatch(value, 2):  # already canonical, as every SID we mint
+        return value
+    if not _HEX32.fullmatch(value, 2):
         return None
     return prefix + value[2:].lower()

@@ -70,7 +70,8 @@ class AccountService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self._salt: bytes | None = None
-        self._verified: dict[tuple[str, bytes], tuple[Principal, float]] = {}
+        # sha256(credentials) -> (principal, expiry on the monotonic clock)
+        self._verified: dict[bytes, tuple[Principal, float]] = {}
 
     # -- credentials ----------------------------------------------------------
 
@@ -94,15 +95,34 @@ class AccountService:
         salt = await self._hasher()
         return hmac.new(salt, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
-    async def authenticate(self, username: str, password: str) -> Principal:
-        cache_key = (username, hashlib.sha256(password.encode("utf-8", "surrogatepass")).digest())
-        cached = self._verified.get(cache_key)
+    def recall(self, credentials: bytes) -> Principal | None:
+        """Whom `credentials` (an encoding of one username and password, such as an
+        Authorization header) were verified as in the last few seconds, if anyone.
+
+        Lets a caller skip decoding them; only a digest of them is kept.
+        """
+        cached = self._verified.get(hashlib.sha256(credentials).digest())
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
+        return None
+
+    async def authenticate(
+        self, username: str, password: str, *, credentials: bytes | None = None
+    ) -> Principal:
+        """Verify a username (account or API key SID) and password (token or secret).
+
+        `credentials`, if given, is what `recall` will be asked with for the same pair.
+        """
+        if credentials is None:
+            credentials = f"{username}\0{password}".encode("utf-8", "surrogatepass")
+        cached = self.recall(credentials)
+        if cached is not None:
+            return cached
         principal = await self._verify(username, password)
         if len(self._verified) > 10_000:
             self._verified.clear()
-        self._verified[cache_key] = (principal, time.monotonic() + CREDENTIAL_CACHE_SECONDS)
+        expires = time.monotonic() + CREDENTIAL_CACHE_SECONDS
+        self._verified[hashlib.sha256(credentials).digest()] = (principal, expires)
         return principal
 
     def forget_credentials(self) -> None:

@@ -108,10 +108,11 @@ class SqliteStore:
     async def get(self, model: type[M], sid: str, **where: Any) -> M | None:
         # The hot path of every fetch: skip the BEGIN/COMMIT pair a read() would add.
         text = _CACHE_FILTERS[model]
-        if text is None or not all(
-            name in text and type(value) is str for name, value in where.items()
-        ):
+        if text is None:
             return self._read_tx.get(model, sid, **where)
+        for name, value in where.items():
+            if name not in text or type(value) is not str:
+                return self._read_tx.get(model, sid, **where)
         # The row is cached by SID alone and `where` applied to it, so one entry
         # answers every filter.
         rows = self._cache.current()
