@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -29,6 +30,33 @@ def test_random_sid_shape(prefix: str) -> None:
     assert len(made) == 100
     for sid in made:
         assert SID.fullmatch(sid) and sid.startswith(prefix)
+
+
+def test_sids_sort_by_when_they_were_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1_780_000_000_000_000_000]  # ns
+    monkeypatch.setattr(sids.time, "time_ns", lambda: now[0])
+    first = sids.random_sid("IL")
+    assert first[2:14] == f"{now[0] // 1_000_000:012x}"
+    same_ms = {sids.random_sid("IL") for _ in range(1000)}
+    assert len(same_ms) == 1000  # the random part alone tells them apart
+    now[0] += 1_000_000
+    later = sids.random_sid("IL")
+    assert all(sid < later for sid in same_ms | {first})
+
+
+def test_a_forked_child_does_not_repeat_its_parents_sids() -> None:
+    sids.random_sid("IL")  # the pool holds random bytes the child inherits
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report one SID and leave at once
+        os.write(write, sids.random_sid("IL").encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert SID.fullmatch(child)
+    assert child[14:] != sids.random_sid("IL")[14:]  # the random parts
 
 
 def test_prefixes_are_twilios() -> None:
