@@ -91,6 +91,17 @@ def test_text_rejects_control_characters(value: str) -> None:
     assert "control" in rejects(validation.text, "friendly_name", value, max_length=64).rule
 
 
+@given(st.text(st.characters(max_codepoint=0x7F), max_size=8) | st.text(max_size=8))
+def test_text_accepts_exactly_the_strings_without_c0_controls_but_tab(value: str) -> None:
+    expected = not any(ord(c) < 0x20 and c != "\t" for c in value)
+    try:
+        validation.text("f", value, max_length=64)
+    except InvalidParameter:
+        assert not expected
+    else:
+        assert expected
+
+
 def test_text_required() -> None:
     assert "empty" in rejects(validation.text, "f", "  ", max_length=5, required=True).rule
 

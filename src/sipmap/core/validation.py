@@ -14,6 +14,7 @@ MAX_URL_LENGTH = 2048
 # common valid case skips building an address object; anything else is judged by it.
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _DOTTED_QUAD = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")  # C0 controls but the tab
 
 
 def ipv4_address(field: str, value: str) -> str:
@@ -43,7 +44,7 @@ def text(field: str, value: str, *, max_length: int, required: bool = False) -> 
         raise InvalidParameter(field, "must not be empty")
     if len(value) > max_length:
         raise InvalidParameter(field, f"must be at most {max_length} characters")
-    if any(ord(c) < 0x20 and c not in "\t" for c in value):
+    if _CONTROL.search(value):
         raise InvalidParameter(field, "must not contain control characters")
     return value
 

@@ -44,7 +44,12 @@ class Tx(Protocol):
 class Store(Protocol):
     async def read(self, fn: Callable[[Tx], R]) -> R: ...
 
-    async def write(self, fn: Callable[[Tx], R]) -> R: ...
+    async def write(self, fn: Callable[[Tx], R]) -> R:
+        """Run fn in a write transaction and commit before returning its result.
+
+        fn may be run more than once (a store may retry it, after rolling back): it
+        must be a function of the transaction, with no effects outside it.
+        """
 
     async def get(self, model: type[M], sid: str, **where: Any) -> M | None:
         """One row by SID: a single statement, so it needs no explicit snapshot."""

@@ -23,6 +23,16 @@ class Connection(Protocol):
     def execute(self, sql: str, params: Any = ..., /) -> Any: ...
 
 
+class CountsChanges(Protocol):
+    """A connection that knows how many rows it has changed (sqlite3's does)."""
+
+    @property
+    def total_changes(self) -> int: ...
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class Dialect:
     param: str  # placeholder
@@ -197,14 +207,50 @@ class SqlTx:
 
 
 def run_isolated(
-    conn: Connection, tx: SqlTx, jobs: Iterable[tuple[Callable[[Any], Any], F]]
+    conn: Connection,
+    tx: SqlTx,
+    jobs: Iterable[tuple[Callable[[Any], Any], F]],
+    counter: CountsChanges | None = None,
 ) -> list[tuple[F, Any, BaseException | None]]:
-    """Run write functions inside one open transaction, each in its own SAVEPOINT.
+    """Run write functions inside one open transaction, isolated from each other's
+    failures: a job that raises leaves nothing behind and its exception becomes its
+    outcome; the others keep their writes.
 
-    A job that raises is rolled back alone and its exception becomes its outcome;
-    the others keep their writes. (This spelling of savepoints is both SQLite's and
-    PostgreSQL's.)
+    Isolation is a SAVEPOINT per job (this spelling is both SQLite's and
+    PostgreSQL's), unless the connection counts the rows it has changed (`counter`,
+    SQLite's). Then jobs run bare, since nearly every failure is a
+    rule checked before writing and a job that changed nothing has nothing to undo;
+    only when a job fails after writing is the batch rolled back and run again with
+    savepoints. Jobs may therefore run twice: that is Store.write's contract.
     """
+    jobs = list(jobs)
+    if counter is None:
+        return _each_in_a_savepoint(conn, tx, jobs)
+    conn.execute("SAVEPOINT batch")
+    outcomes: list[tuple[F, Any, BaseException | None]] = []
+    for fn, tag in jobs:
+        before = counter.total_changes
+        try:
+            result = fn(tx)
+        except BaseException as exc:
+            if counter.total_changes == before:
+                # Nothing to undo (a failed statement undoes itself) — unless the
+                # error ended the transaction (SQLite does, on a full disk, say).
+                if not counter.in_transaction:
+                    raise
+                outcomes.append((tag, None, exc))
+                continue
+            conn.execute("ROLLBACK TO SAVEPOINT batch")
+            conn.execute("RELEASE SAVEPOINT batch")
+            return _each_in_a_savepoint(conn, tx, jobs)
+        outcomes.append((tag, result, None))
+    conn.execute("RELEASE SAVEPOINT batch")
+    return outcomes
+
+
+def _each_in_a_savepoint(
+    conn: Connection, tx: SqlTx, jobs: list[tuple[Callable[[Any], Any], F]]
+) -> list[tuple[F, Any, BaseException | None]]:
     outcomes: list[tuple[F, Any, BaseException | None]] = []
     for fn, tag in jobs:
         conn.execute("SAVEPOINT job")

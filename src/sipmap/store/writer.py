@@ -84,7 +84,7 @@ class Writer:
         return await future
 
     def _run_jobs(self, batch: _Batch) -> _Outcomes:
-        return run_isolated(self._conn, self._tx, batch)
+        return run_isolated(self._conn, self._tx, batch, counter=self._conn)
 
     def _start_batch(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:

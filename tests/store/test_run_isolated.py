@@ -1,0 +1,123 @@
+"""run_isolated on SQLite: jobs run without a savepoint each, and what happens when one fails.
+
+The store contract suite checks the outcome through Store.write on every backend;
+these drive run_isolated directly, to see how many times each job ran.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sipmap.core.models import Account, IpRecord
+from sipmap.store.sqlite import SqliteStore, SqliteTx
+from sipmap.store.sqltx import run_isolated
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+ACCOUNT = Account("AC" + "1" * 32, "AC" + "1" * 32, "top", "active", "h", T0, T0)
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    SqliteStore(tmp_path / "db").close_blocking()  # the schema
+    connection = sqlite3.connect(tmp_path / "db", isolation_level=None)
+    connection.execute("INSERT INTO accounts (sid, owner_account_sid, friendly_name, status,"
+                       " auth_token_hash, date_created, date_updated)"
+                       " VALUES (?, ?, 'top', 'active', 'h', 0, 0)", (ACCOUNT.sid, ACCOUNT.sid))  # fmt: skip
+    yield connection
+    connection.close()
+
+
+def record(n: int) -> IpRecord:
+    return IpRecord(f"IL{n:032x}", ACCOUNT.sid, None, "10.0.0.1", 32, T0, T0)
+
+
+class Jobs:
+    """Write functions that count their runs."""
+
+    def __init__(self) -> None:
+        self.runs: Counter[str] = Counter()
+
+    def insert(self, n: int) -> Callable[[SqliteTx], int]:
+        def run(tx: SqliteTx) -> int:
+            self.runs[f"insert {n}"] += 1
+            tx.insert(record(n))
+            return n
+
+        return run
+
+    def refuse(self, tx: SqliteTx) -> None:
+        self.runs["refuse"] += 1
+        tx.count(IpRecord)
+        raise Boom  # a rule checked before writing
+
+    def half_done(self, tx: SqliteTx) -> None:
+        self.runs["half_done"] += 1
+        tx.insert(record(99))
+        raise Boom
+
+
+def _run(conn: sqlite3.Connection, *fns: Callable[[SqliteTx], Any]) -> list[Any]:
+    conn.execute("BEGIN IMMEDIATE")
+    outcomes = run_isolated(conn, SqliteTx(conn), [(fn, i) for i, fn in enumerate(fns)], conn)
+    conn.execute("COMMIT")
+    return [error if error is not None else result for _, result, error in outcomes]
+
+
+def _stored(conn: sqlite3.Connection) -> list[int]:
+    return [int(sid[2:], 16) for (sid,) in conn.execute("SELECT sid FROM ip_records ORDER BY sid")]
+
+
+def test_a_job_refusing_before_writing_costs_no_rerun(conn: sqlite3.Connection) -> None:
+    jobs = Jobs()
+    results = _run(conn, jobs.insert(1), jobs.refuse, jobs.insert(2))
+    assert results[0] == 1 and isinstance(results[1], Boom) and results[2] == 2
+    assert _stored(conn) == [1, 2]
+    assert jobs.runs == {"insert 1": 1, "refuse": 1, "insert 2": 1}
+
+
+def test_a_failed_statement_undoes_itself_and_costs_no_rerun(conn: sqlite3.Connection) -> None:
+    jobs = Jobs()
+    results = _run(conn, jobs.insert(1), jobs.insert(1), jobs.insert(2))
+    assert results[0] == 1 and isinstance(results[1], sqlite3.IntegrityError) and results[2] == 2
+    assert _stored(conn) == [1, 2]
+    assert jobs.runs == {"insert 1": 2, "insert 2": 1}  # once each
+
+
+def test_a_job_failing_after_writing_reruns_the_batch_with_savepoints(
+    conn: sqlite3.Connection,
+) -> None:
+    jobs = Jobs()
+    results = _run(conn, jobs.insert(1), jobs.half_done, jobs.insert(2))
+    assert results[0] == 1 and isinstance(results[1], Boom) and results[2] == 2
+    assert _stored(conn) == [1, 2]  # nothing of half_done's
+    # insert 1 and half_done ran, were rolled back, and ran again; insert 2 once.
+    assert jobs.runs == {"insert 1": 2, "half_done": 2, "insert 2": 1}
+
+
+def test_an_error_that_ends_the_transaction_fails_the_batch(conn: sqlite3.Connection) -> None:
+    # SQLite rolls the whole transaction back on some errors (a full disk, say): the
+    # jobs after it must not go on writing in autocommit mode.
+    jobs = Jobs()
+
+    def ends_it(tx: SqliteTx) -> None:
+        conn.execute("ROLLBACK")
+        raise sqlite3.OperationalError("database or disk is full")
+
+    conn.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError):
+        batch = [(jobs.insert(1), 0), (ends_it, 1), (jobs.insert(2), 2)]
+        run_isolated(conn, SqliteTx(conn), batch, conn)
+    assert not conn.in_transaction
+    assert _stored(conn) == []
+    assert jobs.runs == {"insert 1": 1}
