@@ -2,10 +2,13 @@
 
 Starts `sipmap serve` on a fresh SQLite file and drives it with wrk (keep-alive,
 concurrent connections; Debian package `wrk`). Every figure is reported as a ratio
-to a trivial JSON endpoint (`GET /health`) served by the same process and stack in
-the same run, alternating rounds, because the machine is shared and noisy.
+to a trivial JSON endpoint (`GET /health`) served by the same process and stack,
+because the machine is shared and noisy: each run of a scenario is paired with a
+baseline run right next to it (before it in even rounds, after it in odd ones, so a
+drift in the machine's speed favours neither), and the ratio quoted is the median
+of the pairs' ratios.
 
-    python bench/bench_api.py [--connections 32] [--seconds 3] [--rounds 3]
+    python bench/bench_api.py [--connections 64] [--seconds 3] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -46,9 +49,9 @@ def wrk(url: str, connections: int, seconds: int, script: Path | None, auth: boo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -70,35 +73,47 @@ def main() -> None:
                 'wrk.body = "IpAddress=10.1.2.3&CidrPrefixLength=32&FriendlyName=bench"\n'
                 'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
             )
+            baseline = (f"{base}/health", None, False)
             scenarios = {
-                "baseline": (f"{base}/health", None, False),
                 "fetch": (f"{base}/v1/IpRecords/{sids[100]}", None, True),
                 "list page (50)": (f"{base}/v1/IpRecords?PageSize=50", None, True),
                 "create": (f"{base}/v1/IpRecords", post, True),
             }
-            results: dict[str, list[float]] = {name: [] for name in scenarios}
-            for _ in range(args.rounds):
-                for name, (url, script, auth) in scenarios.items():
-                    results[name].append(wrk(url, args.connections, args.seconds, script, auth))
+            rates: dict[str, list[float]] = {name: [] for name in ["baseline", *scenarios]}
+            ratios: dict[str, list[float]] = {name: [] for name in scenarios}
+            for round_ in range(args.rounds):
+                for name, scenario in scenarios.items():
+                    pair = [baseline, scenario] if round_ % 2 == 0 else [scenario, baseline]
+                    measured = [
+                        wrk(url, args.connections, args.seconds, script, auth)
+                        for url, script, auth in pair
+                    ]
+                    if round_ % 2:
+                        measured.reverse()
+                    base_rate, rate = measured
+                    rates["baseline"].append(base_rate)
+                    rates[name].append(rate)
+                    ratios[name].append(rate / base_rate)
         finally:
             server.stop()
 
-    baseline = statistics.median(results["baseline"])
     print(
         f"sipmap API throughput: wrk, {args.connections} keep-alive connections, "
-        f"{args.rounds} rounds x {args.seconds:g}s, median req/s; ratio = / baseline"
+        f"{args.rounds} rounds x {args.seconds:g}s per run; "
+        "ratio = median over rounds of scenario / the baseline run beside it"
     )
-    print(f"{'scenario':<16}{'req/s':>10}{'ratio':>8}{'target':>8}")
+    print(f"{'scenario':<16}{'req/s':>10}{'ratio':>8}{'range':>12}  target")
+    print(f"{'baseline':<16}{statistics.median(rates['baseline']):>10.0f}{1:>8.2f}")
     failed = False
-    for name, values in results.items():
-        rate = statistics.median(values)
-        ratio = rate / baseline
+    for name, values in ratios.items():
+        ratio = statistics.median(values)
+        spread = f"{min(values):.2f}-{max(values):.2f}"
         target = TARGETS.get(name)
         mark = ""
         if target is not None:
             mark = f">={target}" + (" ok" if ratio >= target else " MISSED")
             failed |= ratio < target
-        print(f"{name:<16}{rate:>10.0f}{ratio:>8.2f}  {mark}")
+        print(f"{name:<16}{statistics.median(rates[name]):>10.0f}{ratio:>8.2f}{spread:>12}  {mark}")
     if failed:
         sys.exit(1)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 
@@ -14,6 +15,11 @@ from .service import open_service
 from .store.open import open_store
 
 SWITCH_INTERVAL = 0.0002  # seconds
+# The cyclic GC's youngest generation is collected after this many net allocations
+# of container objects (CPython's default: 700, i.e. every few requests). Request
+# handling allocates many short-lived objects and few cycles; collecting 70 times
+# less often measured 5-10% more requests per second (A/B, fetch and create).
+GC_THRESHOLDS = (50_000, 50, 100)
 
 
 async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: str | None) -> None:
@@ -22,6 +28,7 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
     # for it each time (measured: 6 ms median heartbeat gaps during a rebuild). A
     # shorter interval bounds how long requests and SIP traffic wait behind them.
     sys.setswitchinterval(SWITCH_INTERVAL)
+    gc.set_threshold(*GC_THRESHOLDS)
     store = open_store(args.db)
     service = open_service(store, sip_domain_suffix=args.sip_domain_suffix)
     # Off the loop: at a million mappings the load takes a while.
