@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from ..core import models
@@ -61,11 +63,16 @@ def _stamp(value: datetime) -> int:
     return int(value.timestamp())
 
 
-# Per model, each field's conversion to its column (None: stored as is).
-_TO_DB: dict[type[Any], tuple[tuple[str, Any], ...]] = {
+# Per model: all its fields in COLUMNS order at once (one C call), and the
+# positions among them that need converting, with the conversion.
+_GETTERS: dict[type[Any], Callable[[Any], tuple[Any, ...]]] = {
+    model: attrgetter(*COLUMNS[model]) for model in TABLES
+}
+_TO_DB: dict[type[Any], tuple[tuple[int, Callable[[Any], Any]], ...]] = {
     model: tuple(
-        (name, _stamp if kind == "datetime" else int if kind == "bool" else None)
-        for name, kind in _KINDS[model].items()
+        (i, _stamp if kind == "datetime" else int)
+        for i, kind in enumerate(_KINDS[model].values())
+        if kind in ("datetime", "bool")
     )
     for model in TABLES
 }
@@ -73,11 +80,12 @@ _TO_DB: dict[type[Any], tuple[tuple[str, Any], ...]] = {
 
 def to_row(obj: models.Model) -> list[Any]:
     """Column values of a model, in COLUMNS order."""
-    return [
-        value if convert is None or value is None else convert(value)
-        for name, convert in _TO_DB[type(obj)]
-        for value in (getattr(obj, name),)
-    ]
+    model = type(obj)
+    row = list(_GETTERS[model](obj))
+    for i, convert in _TO_DB[model]:
+        if row[i] is not None:
+            row[i] = convert(row[i])
+    return row
 
 
 def _converter(kind: str) -> Any:
