@@ -2,8 +2,9 @@
 
 Strategy. Every write goes through one connection, so a rule a write function
 checks still holds when it commits (Datasette's pattern). Writes that arrive while
-a commit is in flight wait, then share the next transaction — each in its own
-SAVEPOINT, so one that fails takes none of the others down — and one fsync.
+a commit is in flight wait, then share the next transaction — isolated from each
+other's failures (run_isolated: one that fails takes none of the others down) —
+and one fsync.
 
 The work is split between the event loop and one thread. The loop runs a batch's
 write functions itself: each is a few indexed statements, microseconds, whereas on
