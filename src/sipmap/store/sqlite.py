@@ -8,10 +8,9 @@ Single-row reads by SID (`get`, the hot path of every fetch) are served from a c
 of rows that is valid only while `PRAGMA data_version` on the reading connection
 stays the same. That number changes whenever any other connection — our own
 writer, or another process such as the `sipmap` CLI — commits to the file, so a read
-made after a write was acknowledged never sees the row from before it. The check is
-itself a (tiny) read transaction, which is what makes the answer current. Asking SQLite costs a read transaction (~4 µs and two
-`fcntl` calls), so the same fact is read from the WAL-index header instead where
-that is possible (wal_watch.py), in ~0.1 µs.
+made after a write was acknowledged never sees the row from before it. Asking SQLite
+costs a read transaction (~4 µs and two `fcntl` calls), so where possible the same
+fact is read from the WAL-index header instead (wal_watch.py), in ~0.1 µs.
 """
 
 from __future__ import annotations
