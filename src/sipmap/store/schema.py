@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields
 from datetime import UTC, datetime
+from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
@@ -88,26 +89,27 @@ def to_row(obj: models.Model) -> list[Any]:
     return row
 
 
-def _converter(kind: str) -> Any:
-    if kind == "datetime":
-        return lambda value: datetime.fromtimestamp(value, UTC)
-    if kind == "bool":
-        return bool
-    return None
+@lru_cache(maxsize=4096)
+def _datetime(stamp: int) -> datetime:
+    # Stamps repeat (rows made in the same second; the same rows read again), and
+    # datetimes are immutable: one value can serve every row that has it.
+    return datetime.fromtimestamp(stamp, UTC)
 
 
-# Per model, the conversion of each column (None: stored as is), computed once.
-_CONVERTERS: dict[type[Any], tuple[tuple[str, Any], ...]] = {
-    model: tuple((name, _converter(kind)) for name, kind in _KINDS[model].items())
+# Per model, the positions of the columns to convert, with the conversion.
+_FROM_DB: dict[type[Any], tuple[tuple[int, Callable[[Any], Any]], ...]] = {
+    model: tuple(
+        (i, _datetime if kind == "datetime" else bool)
+        for i, kind in enumerate(_KINDS[model].values())
+        if kind in ("datetime", "bool")
+    )
     for model in TABLES
 }
 
 
 def from_row(model: type[models.M], row: tuple[Any, ...]) -> models.M:
     # Columns are selected in field order, so positional construction is safe.
-    return model(
-        *[
-            value if convert is None else convert(value)
-            for (_, convert), value in zip(_CONVERTERS[model], row, strict=True)
-        ]
-    )
+    values = list(row)
+    for i, convert in _FROM_DB[model]:
+        values[i] = convert(values[i])
+    return model(*values)
