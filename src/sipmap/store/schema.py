@@ -52,41 +52,8 @@ TEXT_COLUMNS: dict[type[Any], frozenset[str]] = {
 }
 
 
-def to_db(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return int(value.timestamp())
-    if isinstance(value, bool):
-        return int(value)
-    return value
-
-
 def _stamp(value: datetime) -> int:
     return int(value.timestamp())
-
-
-# Per model: all its fields in COLUMNS order at once (one C call), and the
-# positions among them that need converting, with the conversion.
-_GETTERS: dict[type[Any], Callable[[Any], tuple[Any, ...]]] = {
-    model: attrgetter(*COLUMNS[model]) for model in TABLES
-}
-_TO_DB: dict[type[Any], tuple[tuple[int, Callable[[Any], Any]], ...]] = {
-    model: tuple(
-        (i, _stamp if kind == "datetime" else int)
-        for i, kind in enumerate(_KINDS[model].values())
-        if kind in ("datetime", "bool")
-    )
-    for model in TABLES
-}
-
-
-def to_row(obj: models.Model) -> list[Any]:
-    """Column values of a model, in COLUMNS order."""
-    model = type(obj)
-    row = list(_GETTERS[model](obj))
-    for i, convert in _TO_DB[model]:
-        if row[i] is not None:
-            row[i] = convert(row[i])
-    return row
 
 
 @lru_cache(maxsize=4096)
@@ -96,20 +63,48 @@ def _datetime(stamp: int) -> datetime:
     return datetime.fromtimestamp(stamp, UTC)
 
 
-# Per model, the positions of the columns to convert, with the conversion.
-_FROM_DB: dict[type[Any], tuple[tuple[int, Callable[[Any], Any]], ...]] = {
+# A field kind stored as another type -> (to the column, back from it).
+_CONVERSIONS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "datetime": (_stamp, _datetime),
+    "bool": (int, bool),
+}
+
+
+def to_db(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _stamp(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+# Per model: all its fields in COLUMNS order at once (one C call), and the
+# positions among them that need converting, with the two conversions.
+_GETTERS: dict[type[Any], Callable[[Any], tuple[Any, ...]]] = {
+    model: attrgetter(*COLUMNS[model]) for model in TABLES
+}
+_CONVERTED: dict[type[Any], tuple[tuple[int, Callable[[Any], Any], Callable[[Any], Any]], ...]] = {
     model: tuple(
-        (i, _datetime if kind == "datetime" else bool)
+        (i, *_CONVERSIONS[kind])
         for i, kind in enumerate(_KINDS[model].values())
-        if kind in ("datetime", "bool")
+        if kind in _CONVERSIONS
     )
     for model in TABLES
 }
 
 
+def to_row(obj: models.Model) -> list[Any]:
+    """Column values of a model, in COLUMNS order."""
+    model = type(obj)
+    row = list(_GETTERS[model](obj))
+    for i, to_column, _ in _CONVERTED[model]:
+        row[i] = to_column(row[i])
+    return row
+
+
 def from_row(model: type[models.M], row: tuple[Any, ...]) -> models.M:
     # Columns are selected in field order, so positional construction is safe.
     values = list(row)
-    for i, convert in _FROM_DB[model]:
-        values[i] = convert(values[i])
+    for i, _, from_column in _CONVERTED[model]:
+        values[i] = from_column(values[i])
     return model(*values)
