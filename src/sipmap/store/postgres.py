@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from ..core.models import M
-from .sqltx import POSTGRES, SqlTx, pending_migrations, run_isolated
+from .sqltx import POSTGRES, SqlTx, pending_migrations, run_isolated, settle
 
 R = TypeVar("R")
 
@@ -69,15 +69,6 @@ def _connect(dsn: str) -> psycopg.Connection[tuple[Any, ...]]:
 
 
 _Job = tuple[Callable[[PostgresTx], Any], "asyncio.Future[Any]"]
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
 
 
 class _Writer:
@@ -114,7 +105,7 @@ class _Writer:
             for future, result, error in self._commit(batch):
                 # RuntimeError: that loop is closed, so nobody is waiting any more.
                 with contextlib.suppress(RuntimeError):
-                    future.get_loop().call_soon_threadsafe(_settle, future, result, error)
+                    future.get_loop().call_soon_threadsafe(settle, [(future, result, error)])
         self._conn.close()
 
     def _commit(

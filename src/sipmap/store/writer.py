@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .sqltx import run_isolated
+from .sqltx import run_isolated, settle
 
 if TYPE_CHECKING:
     from .sqlite import SqliteTx
@@ -37,16 +37,6 @@ MAX_BATCH = 256  # writes per transaction: bounds how long a batch holds the loo
 
 _Batch = list[tuple[Callable[["SqliteTx"], Any], "asyncio.Future[Any]"]]
 _Outcomes = list[tuple["asyncio.Future[Any]", Any, BaseException | None]]
-
-
-def _settle(outcomes: _Outcomes) -> None:
-    for future, result, error in outcomes:
-        if future.cancelled():
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
@@ -142,9 +132,9 @@ class Writer:
                 mine.append(outcome)
             else:
                 others.setdefault(owner, []).append(outcome)
-        _settle(mine)
+        settle(mine)
         for owner, settled in others.items():
-            owner.call_soon_threadsafe(_settle, settled)
+            owner.call_soon_threadsafe(settle, settled)
         with self._lock:
             more = bool(self._pending)
             if not more:
