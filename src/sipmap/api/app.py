@@ -37,17 +37,13 @@ _WWW_AUTHENTICATE = (b"www-authenticate", b'Basic realm="Twilio API"')
 class TooManyRequests(ServiceError):
     status = 429
     code = 20429
-
-    def __init__(self) -> None:
-        super().__init__("Too many requests")
+    message = "Too many requests"
 
 
 class InternalError(ServiceError):
     status = 500
     code = 20500
-
-    def __init__(self) -> None:
-        super().__init__("internal server error")
+    message = "internal server error"
 
 
 async def _respond(

@@ -19,16 +19,13 @@ _INTEGER = re.compile(r"-?[0-9]{1,12}")
 
 class BodyTooLarge(ServiceError):
     status = 413
-
-    def __init__(self) -> None:
-        super().__init__(f"Request body exceeds {MAX_BODY_BYTES} bytes")
+    message = f"Request body exceeds {MAX_BODY_BYTES} bytes"
 
 
 class IncompleteBody(ServiceError):
     """The client went away before its body was complete: the part that came is no request."""
 
-    def __init__(self) -> None:
-        super().__init__("Invalid request: the body ended before it was complete")
+    message = "Invalid request: the body ended before it was complete"
 
 
 def parse_pairs(text: str) -> list[tuple[str, str]]:

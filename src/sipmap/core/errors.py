@@ -11,10 +11,12 @@ from __future__ import annotations
 class ServiceError(Exception):
     status: int = 400
     code: int = 20001
+    message: str = "Bad request"  # an error class's fixed message, if it has one
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | None = None) -> None:
+        if message is not None:
+            self.message = message
+        super().__init__(self.message)
 
 
 class NotFound(ServiceError):
@@ -22,9 +24,7 @@ class NotFound(ServiceError):
 
     status = 404
     code = 20404
-
-    def __init__(self) -> None:
-        super().__init__("not found")
+    message = "not found"
 
 
 class MissingParameter(ServiceError):
@@ -57,27 +57,19 @@ class InvalidDomainName(InvalidParameter):
 
 class AclAlreadyMapped(ServiceError):
     code = 21231
-
-    def __init__(self) -> None:
-        super().__init__("This IP Access Control List is already mapped to this SIP Domain")
+    message = "This IP Access Control List is already mapped to this SIP Domain"
 
 
 class LimitExceeded(ServiceError):
     """A per-account or per-parent quota would be exceeded."""
 
-    code = 20001
-
 
 class InvalidPageToken(ServiceError):
     code = 21481
-
-    def __init__(self) -> None:
-        super().__init__("Invalid PageToken")
+    message = "Invalid PageToken"
 
 
 class AccountNotActive(ServiceError):
     status = 401
     code = 20005
-
-    def __init__(self) -> None:
-        super().__init__("Account not active")
+    message = "Account not active"

@@ -49,17 +49,13 @@ class AuthenticationFailed(ServiceError):
 class KeyForbidden(ServiceError):
     status = 403
     code = 20403
-
-    def __init__(self) -> None:
-        super().__init__("API keys cannot access Accounts or Keys resources; use the auth token")
+    message = "API keys cannot access Accounts or Keys resources; use the auth token"
 
 
 class SubaccountForbidden(ServiceError):
     status = 403
     code = 20403
-
-    def __init__(self) -> None:
-        super().__init__("Subaccounts cannot create subaccounts")
+    message = "Subaccounts cannot create subaccounts"
 
 
 def new_secret() -> str:
