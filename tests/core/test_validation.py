@@ -70,10 +70,6 @@ def test_prefix_length_out_of_range(value: int) -> None:
     assert error.rule == "must be an integer from 1 to 32"
 
 
-def test_prefix_length_zero_can_be_refused() -> None:
-    rejects(validation.prefix_length, "cidr_prefix_length", 0, zero_means_host=False)
-
-
 # -- free text ---------------------------------------------------------------------------
 
 

@@ -11,11 +11,10 @@ from ..core.models import IpAccessControlList, IpAddress
 from ..service.acls import AclMappingView
 from . import render
 from .call import Call, Handler, Reply
-from .render import Json, rfc2822
+from .params import PREFIX_RULE
+from .render import Json, domain_uri, rfc2822
+from .v2010 import A
 
-PREFIX_RULE = "must be an integer from 1 to 32"
-
-A = "/2010-04-01/Accounts/{AccountSid}"
 LISTS = f"{A}/SIP/IpAccessControlLists"
 ADDRESSES = f"{LISTS}/{{IpAccessControlListSid}}/IpAddresses"
 
@@ -30,10 +29,6 @@ def _canonical(sid: str, prefix: str) -> str:
 
 def _list_uri(account_sid: str, sid: str) -> str:
     return f"{render.account_uri(account_sid)}/SIP/IpAccessControlLists/{sid}"
-
-
-def _domain_uri(account_sid: str, sid: str) -> str:
-    return f"{render.account_uri(account_sid)}/SIP/Domains/{sid}"
 
 
 def ip_access_control_list(acl: IpAccessControlList) -> Json:
@@ -73,7 +68,7 @@ def acl_mapping(view: AclMappingView) -> Json:
         "friendly_name": view.friendly_name,
         "domain_sid": m.domain_sid,
         "sid": m.sid,
-        "uri": f"{_domain_uri(m.account_sid, m.domain_sid)}/IpAccessControlListMappings/{m.sid}.json",
+        "uri": f"{domain_uri(m.account_sid, m.domain_sid)}/IpAccessControlListMappings/{m.sid}.json",
     }
 
 
@@ -205,7 +200,7 @@ def _mapping_routes(
         account = await call.path_account()
         domain_sid = call.arg("DomainSid")
         page = await call.service.acls.list_mappings(account.sid, domain_sid, call.page_request())
-        uri = f"{_domain_uri(account.sid, _canonical(domain_sid, sids.SIP_DOMAIN))}/{tail}.json"
+        uri = f"{domain_uri(account.sid, _canonical(domain_sid, sids.SIP_DOMAIN))}/{tail}.json"
         return Reply(200, render.list_2010(key, page, render_one, lambda v: v.mapping.sid, uri))
 
     async def fetch(call: Call) -> Reply:

@@ -18,7 +18,7 @@ from ..core import sids
 from ..core.errors import NotFound, ServiceError
 from ..service import Service
 from . import acls, recognition, v1, v2010
-from .call import Call, Handler, Receive, Scope, Send, base_url_of, encode_json
+from .call import Call, Handler, Receive, Scope, Send, encode_json
 from .errors import error_body, method_not_allowed
 from .router import Router
 
@@ -108,8 +108,7 @@ class App:
             handler = handlers.get("GET" if method == "HEAD" else method)
             if handler is None:
                 raise method_not_allowed(path, method)
-            base_url = self.public_base_url or base_url_of(scope)
-            call = Call(scope, receive, self.service, base_url, params)
+            call = Call(scope, receive, self.service, self.public_base_url, params)
             await call.authenticate()
             reply = await handler(call)
             await _respond(send, started, reply.status, reply.body)

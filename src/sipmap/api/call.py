@@ -6,6 +6,7 @@ import base64
 import binascii
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -44,36 +45,43 @@ class Call:
         scope: Scope,
         receive: Receive,
         service: Service,
-        base_url: str,
+        public_base_url: str | None,
         path_params: dict[str, str],
     ) -> None:
         self.scope = scope
         self.receive = receive
         self.service = service
-        self.base_url = base_url
+        self.public_base_url = public_base_url
         self.path_params = path_params
         self.principal: Principal | None = None
         self._form: Params | None = None
 
-    @property
-    def path(self) -> str:
-        return str(self.scope["path"])
-
-    def header(self, name: bytes) -> str | None:
+    def raw_header(self, name: bytes) -> bytes | None:
         for key, value in self.scope["headers"]:
             if key == name:
-                return str(value.decode("latin-1"))
+                return bytes(value)
         return None
+
+    def header(self, name: bytes) -> str | None:
+        value = self.raw_header(name)
+        return None if value is None else value.decode("latin-1")
+
+    @cached_property
+    def base_url(self) -> str:
+        """Where absolute URLs in responses point: --public-base-url, else the Host header."""
+        if self.public_base_url:
+            return self.public_base_url
+        host = self.header(b"host")
+        if not host:
+            server = self.scope.get("server") or ("localhost", 80)
+            host = f"{server[0]}:{server[1]}"
+        return f"{self.scope.get('scheme', 'http')}://{host}"
 
     def arg(self, name: str) -> str:
         return self.path_params[name]
 
     async def authenticate(self) -> Principal:
-        header = None
-        for key, value in self.scope["headers"]:
-            if key == b"authorization":
-                header = value
-                break
+        header = self.raw_header(b"authorization")
         if not header:
             raise AuthenticationFailed("No credentials provided")
         accounts = self.service.accounts
@@ -140,15 +148,3 @@ def _basic_credentials(header: bytes) -> tuple[str, str]:
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise AuthenticationFailed("invalid username") from None
     return username, password
-
-
-def base_url_of(scope: Scope) -> str:
-    host = None
-    for key, value in scope["headers"]:
-        if key == b"host":
-            host = value.decode("latin-1")
-            break
-    if not host:
-        server = scope.get("server") or ("localhost", 80)
-        host = f"{server[0]}:{server[1]}"
-    return f"{scope.get('scheme', 'http')}://{host}"

@@ -12,6 +12,7 @@ from ..core.errors import InvalidParameter, ServiceError
 
 MAX_BODY_BYTES = 64 * 1024
 FORM_TYPE = "application/x-www-form-urlencoded"
+PREFIX_RULE = "must be an integer from 1 to 32"  # CidrPrefixLength, wherever it is taken
 # ASCII digits only: str.isdigit() also accepts superscripts (which int() rejects)
 # and other scripts' digits.
 _INTEGER = re.compile(r"-?[0-9]{1,12}")

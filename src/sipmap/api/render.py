@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from ..core.models import Account, ApiKey, IpRecord, SourceIpMapping
-from ..core.paging import Page
+from ..core.paging import Page, token_after, token_before
 from ..service.domains import DomainView
 
 T = TypeVar("T")
@@ -84,22 +84,19 @@ def _links(
     page: Page[Any], sid_of: Callable[[Any], str], extra: list[tuple[str, str]]
 ) -> dict[str, str | None]:
     req = page.request
-    token = (
-        f"PA{req.after_sid}" if req.after_sid else f"PB{req.before_sid}" if req.before_sid else None
-    )
     links: dict[str, str | None] = {
         "first": _page_query(req.page_size, 0, None, extra),
-        "self": _page_query(req.page_size, req.page, token, extra),
+        "self": _page_query(req.page_size, req.page, req.token, extra),
         "next": None,
         "previous": None,
     }
     if page.has_next and page.items:
         links["next"] = _page_query(
-            req.page_size, req.page + 1, f"PA{sid_of(page.items[-1])}", extra
+            req.page_size, req.page + 1, token_after(sid_of(page.items[-1])), extra
         )
     if page.has_previous:
         links["previous"] = _page_query(
-            req.page_size, req.page - 1, f"PB{sid_of(page.items[0])}", extra
+            req.page_size, req.page - 1, token_before(sid_of(page.items[0])), extra
         )
     return links
 
@@ -188,9 +185,13 @@ def key(record: ApiKey, secret: str | None = None) -> Json:
     return body
 
 
+def domain_uri(account_sid: str, sid: str) -> str:
+    return f"{account_uri(account_sid)}/SIP/Domains/{sid}"
+
+
 def sip_domain(view: DomainView) -> Json:
     d = view.domain
-    base = f"{account_uri(d.account_sid)}/SIP/Domains/{d.sid}"
+    base = domain_uri(d.account_sid, d.sid)
     return {
         "account_sid": d.account_sid,
         "api_version": "2010-04-01",

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from . import render
 from .call import Call, Reply
-
-PREFIX_RULE = "must be an integer from 1 to 32"
+from .params import PREFIX_RULE
 
 
 async def create_ip_record(call: Call) -> Reply:

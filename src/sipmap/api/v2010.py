@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..service.domains import DOMAIN_FIELDS
+from ..service.domains import BOOLEAN_DOMAIN_FIELDS, DOMAIN_FIELDS
 from . import render
 from .call import Call, Reply
 from .params import wire_name
 
-A = "/2010-04-01/Accounts/{AccountSid}"
+A = f"{render.API_PREFIX}/Accounts/{{AccountSid}}"  # the route every 2010 resource is under
 
-_BOOLEAN_DOMAIN_FIELDS = {"sip_registration", "emergency_calling_enabled", "secure"}
+# (field, its wire name, whether it is a boolean), worked out once.
+_DOMAIN_PARAMS = tuple(
+    (field, wire_name(field), field in BOOLEAN_DOMAIN_FIELDS) for field in DOMAIN_FIELDS
+)
 
 
 def _manage(call: Call) -> None:
@@ -111,12 +114,9 @@ async def delete_key(call: Call) -> Reply:
 async def _domain_changes(call: Call) -> dict[str, Any]:
     form = await call.form()
     changes: dict[str, Any] = {}
-    for field in DOMAIN_FIELDS:
-        name = wire_name(field)
+    for field, name, is_boolean in _DOMAIN_PARAMS:
         if name in form:
-            changes[field] = (
-                form.boolean(name) if field in _BOOLEAN_DOMAIN_FIELDS else form.text(name)
-            )
+            changes[field] = form.boolean(name) if is_boolean else form.text(name)
     return changes
 
 

@@ -36,12 +36,32 @@ class PageRequest:
             raise InvalidParameter("page", "must be a non-negative integer")
         if token is None:
             return PageRequest(size, number)
+        # The inverse of token_after / token_before.
         if len(token) < 3 or token[:2] not in ("PA", "PB"):
             raise InvalidPageToken()
         sid = token[2:]
         if token[:2] == "PA":
             return PageRequest(size, number, after_sid=sid)
         return PageRequest(size, number, before_sid=sid)
+
+    @property
+    def token(self) -> str | None:
+        """The token this request was made with, if any."""
+        if self.after_sid is not None:
+            return token_after(self.after_sid)
+        if self.before_sid is not None:
+            return token_before(self.before_sid)
+        return None
+
+
+def token_after(sid: str) -> str:
+    """The page token for the items after `sid`."""
+    return f"PA{sid}"
+
+
+def token_before(sid: str) -> str:
+    """The page token for the items before `sid`."""
+    return f"PB{sid}"
 
 
 @dataclass(frozen=True, slots=True)

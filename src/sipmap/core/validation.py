@@ -30,9 +30,9 @@ def ipv4_address(field: str, value: str) -> str:
     return value
 
 
-def prefix_length(field: str, value: int, *, zero_means_host: bool = True) -> int:
+def prefix_length(field: str, value: int) -> int:
     # Twilio answers 0 (the API's documented default) with a /32 record.
-    if value == 0 and zero_means_host:
+    if value == 0:
         return 32
     if not 1 <= value <= 32:
         raise InvalidParameter(field, "must be an integer from 1 to 32")

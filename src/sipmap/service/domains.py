@@ -58,6 +58,7 @@ _FIELDS: dict[str, Callable[[str, Any], Any]] = {
 }
 
 DOMAIN_FIELDS = ("domain_name", *_FIELDS)
+BOOLEAN_DOMAIN_FIELDS = frozenset(name for name, check in _FIELDS.items() if check is _bool)
 
 
 class DomainService:

@@ -8,7 +8,7 @@ from ipaddress import IPv4Network
 from ..core import sids, validation
 from ..core.errors import Conflict, InvalidParameter, MissingParameter, NotFound
 from ..core.events import Event, MappingDeleted, MappingSaved
-from ..core.models import IpRecord, SipDomain, SourceIpMapping
+from ..core.models import IpRecord, M, SipDomain, SourceIpMapping
 from ..core.paging import Page, PageRequest
 from ..store.base import Tx
 from .context import Context
@@ -88,16 +88,19 @@ class VoiceService:
     # -- source IP mappings ----------------------------------------------------------
 
     @staticmethod
-    def _reference(tx: Tx, account_sid: str, field: str, value: str | None, prefix: str) -> str:
+    def _reference(
+        tx: Tx, account_sid: str, field: str, value: str | None, model: type[M], prefix: str
+    ) -> M:
+        """The caller's row a SID parameter names, or the parameter's error."""
         if value is None:
             raise MissingParameter(field)
         sid = sids.normalize(value, prefix)
-        model = IpRecord if prefix == sids.IP_RECORD else SipDomain
         if sid is None:
             raise InvalidParameter(field, f"must be a SID starting with {prefix}")
-        if tx.get(model, sid, account_sid=account_sid) is None:
+        found = tx.get(model, sid, account_sid=account_sid)
+        if found is None:
             raise InvalidParameter(field, f"{value} does not exist in this account")
-        return sid
+        return found
 
     @staticmethod
     def _check_network_free(tx: Tx, mapping: SourceIpMapping) -> None:
@@ -118,24 +121,22 @@ class VoiceService:
         new_sid = self.ctx.new_sid(sids.SOURCE_IP_MAPPING)
 
         def run(tx: Tx) -> SourceIpMapping:
-            record_sid = self._reference(
-                tx, account_sid, "ip_record_sid", ip_record_sid, sids.IP_RECORD
+            record = self._reference(
+                tx, account_sid, "ip_record_sid", ip_record_sid, IpRecord, sids.IP_RECORD
             )
-            domain_sid = self._reference(
-                tx, account_sid, "sip_domain_sid", sip_domain_sid, sids.SIP_DOMAIN
+            domain = self._reference(
+                tx, account_sid, "sip_domain_sid", sip_domain_sid, SipDomain, sids.SIP_DOMAIN
             )
-            existing = tx.find(SourceIpMapping, ip_record_sid=record_sid)
+            existing = tx.find(SourceIpMapping, ip_record_sid=record.sid)
             if existing:
                 raise Conflict(
-                    f"IP record {record_sid} is already mapped by source IP mapping {existing[0].sid}"
+                    f"IP record {record.sid} is already mapped by source IP mapping {existing[0].sid}"
                 )
-            record = tx.get(IpRecord, record_sid)
-            assert record is not None
             mapping = SourceIpMapping(
                 new_sid,
                 account_sid,
-                record_sid,
-                domain_sid,
+                record.sid,
+                domain.sid,
                 record.network,
                 record.cidr_prefix_length,
                 now,
@@ -166,13 +167,13 @@ class VoiceService:
         now = self.ctx.clock()
 
         def run(tx: Tx) -> SourceIpMapping:
-            domain_sid = self._reference(
-                tx, account_sid, "sip_domain_sid", sip_domain_sid, sids.SIP_DOMAIN
+            domain = self._reference(
+                tx, account_sid, "sip_domain_sid", sip_domain_sid, SipDomain, sids.SIP_DOMAIN
             )
             current = tx.get(SourceIpMapping, mapping.sid)
             if current is None:
                 raise NotFound()
-            updated = replace(current, sip_domain_sid=domain_sid, date_updated=now)
+            updated = replace(current, sip_domain_sid=domain.sid, date_updated=now)
             self._check_network_free(tx, updated)
             tx.update(updated)
             return updated
