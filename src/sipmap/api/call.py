@@ -6,7 +6,6 @@ import base64
 import binascii
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import orjson
@@ -55,33 +54,26 @@ class Call:
         self.path_params = path_params
         self.principal: Principal | None = None
         self._form: Params | None = None
-
-    def raw_header(self, name: bytes) -> bytes | None:
-        for key, value in self.scope["headers"]:
-            if key == name:
-                return bytes(value)
-        return None
+        self._base_url: str | None = None
 
     def header(self, name: bytes) -> str | None:
-        value = self.raw_header(name)
+        value = _header(self.scope, name)
         return None if value is None else value.decode("latin-1")
 
-    @cached_property
+    @property
     def base_url(self) -> str:
         """Where absolute URLs in responses point: --public-base-url, else the Host header."""
-        if self.public_base_url:
-            return self.public_base_url
-        host = self.header(b"host")
-        if not host:
-            server = self.scope.get("server") or ("localhost", 80)
-            host = f"{server[0]}:{server[1]}"
-        return f"{self.scope.get('scheme', 'http')}://{host}"
+        # Worked out on first use: only v1 handlers need it. (Not functools'
+        # cached_property: on Python 3.11 it takes a lock.)
+        if self._base_url is None:
+            self._base_url = self.public_base_url or _url_of_host(self.scope)
+        return self._base_url
 
     def arg(self, name: str) -> str:
         return self.path_params[name]
 
     async def authenticate(self) -> Principal:
-        header = self.raw_header(b"authorization")
+        header = _header(self.scope, b"authorization")
         if not header:
             raise AuthenticationFailed("No credentials provided")
         accounts = self.service.accounts
@@ -148,3 +140,20 @@ def _basic_credentials(header: bytes) -> tuple[str, str]:
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise AuthenticationFailed("invalid username") from None
     return username, password
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+def _url_of_host(scope: Scope) -> str:
+    host = _header(scope, b"host")
+    if host:
+        authority = host.decode("latin-1")
+    else:
+        server = scope.get("server") or ("localhost", 80)
+        authority = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{authority}"
