@@ -42,7 +42,8 @@ from typing import Any, TypeVar
 import psycopg
 
 from ..core.models import M
-from .sqltx import POSTGRES, SqlTx, pending_migrations, run_isolated, settle
+from .batch import MAX_BATCH, Outcome, dispatch
+from .sqltx import POSTGRES, SqlTx, pending_migrations, run_isolated
 
 R = TypeVar("R")
 
@@ -53,7 +54,6 @@ class PostgresTx(SqlTx):
     dialect = POSTGRES
 
 
-MAX_BATCH = 256  # writes per transaction
 MAX_IDLE_READERS = 8  # read connections kept open between reads
 # The first key of our advisory locks; the second is a hash of the schema's name, so
 # stores in different schemas of one database do not wait for each other.
@@ -102,16 +102,11 @@ class _Writer:
                     stopping = True
                     break
                 batch.append(job)
-            for future, result, error in self._commit(batch):
-                # RuntimeError: that loop is closed, so nobody is waiting any more.
-                with contextlib.suppress(RuntimeError):
-                    future.get_loop().call_soon_threadsafe(settle, [(future, result, error)])
+            dispatch(self._commit(batch))
         self._conn.close()
 
-    def _commit(
-        self, batch: list[_Job]
-    ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+    def _commit(self, batch: list[_Job]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
         try:
             conn = self._begin()
             tx = PostgresTx(conn)

@@ -8,7 +8,6 @@ kept: the same few repeat on every request.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -265,18 +264,6 @@ def _each_in_a_savepoint(
             conn.execute("RELEASE SAVEPOINT job")
             outcomes.append((tag, result, None))
     return outcomes
-
-
-def settle(outcomes: Iterable[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    """Resolve each future with its job's outcome (on the futures' loop); a caller
-    that stopped waiting (cancelled) is skipped."""
-    for future, result, error in outcomes:
-        if future.cancelled():
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
 
 
 def pending_migrations(conn: Connection, dialect: Dialect) -> list[tuple[int, str]]:

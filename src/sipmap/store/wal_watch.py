@@ -45,8 +45,8 @@ class _Shm:
         # mmap keeps a duplicate descriptor of its own: it too is closed only in close().
         self._view: mmap.mmap | None = None
         self.map: mmap.mmap | None = None
-        if size >= mmap.PAGESIZE:  # mapped past the end of the file, a read is SIGBUS
-            self._view = mmap.mmap(fd, mmap.PAGESIZE, mmap.MAP_SHARED, mmap.PROT_READ)
+        if size >= HEADER_BYTES:  # a read past the end of the file would be SIGBUS
+            self._view = mmap.mmap(fd, HEADER_BYTES, mmap.MAP_SHARED, mmap.PROT_READ)
             if struct.unpack_from("=I", self._view, 0)[0] == WAL_INDEX_VERSION:
                 self.map = self._view
 

@@ -19,13 +19,15 @@ busy the whole batch goes to the thread, which waits for the lock and runs it th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .sqltx import run_isolated, settle
+from .batch import MAX_BATCH, Outcome, dispatch, settle
+from .sqltx import run_isolated
 
 if TYPE_CHECKING:
     from .sqlite import SqliteTx
@@ -33,13 +35,12 @@ if TYPE_CHECKING:
 R = TypeVar("R")
 
 BUSY_TIMEOUT_MS = 30_000
-MAX_BATCH = 256  # writes per transaction: bounds how long a batch holds the loop
 
 _Batch = list[tuple[Callable[["SqliteTx"], Any], "asyncio.Future[Any]"]]
-_Outcomes = list[tuple["asyncio.Future[Any]", Any, BaseException | None]]
+_Outcomes = list[Outcome]
 
 
-def _is_busy(error: sqlite3.OperationalError) -> bool:
+def _is_busy(error: sqlite3.Error) -> bool:
     return error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
 
 
@@ -82,7 +83,7 @@ class Writer:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:
             if _is_busy(exc):  # another process writes: wait for it on the thread
                 self._work.put((loop, batch, []))
             else:
@@ -91,8 +92,9 @@ class Writer:
         try:
             outcomes = self._run_jobs(batch)
         except BaseException as exc:  # the transaction itself broke: nothing was written
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
             self._finish(loop, [(future, None, exc) for _, future in batch])
             return
         self._work.put((loop, None, outcomes))
@@ -108,15 +110,18 @@ class Writer:
                     outcomes = self._run_jobs(batch)
                 conn.execute("COMMIT")
             except BaseException as exc:  # nothing was written
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                # Guarded: if this thread died, every later write would wait forever.
+                with contextlib.suppress(sqlite3.Error):
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
                 futures = (
                     [f for _, f in batch] if batch is not None else [f for f, _, _ in outcomes]
                 )
                 outcomes = [(future, None, exc) for future in futures]
             finally:
                 if batch is not None:
-                    conn.execute("PRAGMA busy_timeout=0")
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("PRAGMA busy_timeout=0")
             try:
                 loop.call_soon_threadsafe(self._finish, loop, outcomes)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
@@ -124,17 +129,8 @@ class Writer:
         conn.close()
 
     def _finish(self, loop: asyncio.AbstractEventLoop, outcomes: _Outcomes) -> None:
-        mine: _Outcomes = []
-        others: dict[asyncio.AbstractEventLoop, _Outcomes] = {}
-        for outcome in outcomes:
-            owner = outcome[0].get_loop()
-            if owner is loop:
-                mine.append(outcome)
-            else:
-                others.setdefault(owner, []).append(outcome)
-        settle(mine)
-        for owner, settled in others.items():
-            owner.call_soon_threadsafe(settle, settled)
+        settle(o for o in outcomes if o[0].get_loop() is loop)
+        dispatch(o for o in outcomes if o[0].get_loop() is not loop)  # other stores' callers
         with self._lock:
             more = bool(self._pending)
             if not more:
