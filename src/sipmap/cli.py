@@ -28,6 +28,7 @@ def _add(parser: argparse.ArgumentParser, setting: Setting) -> None:
         dest=setting.name,
         type=kind,
         default=setting.default,
+        choices=setting.choices,
         help=f"{setting.help} (default: {setting.default})",
     )
 

@@ -7,6 +7,8 @@ import asyncio
 import gc
 import logging
 import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import uvicorn
 
@@ -31,9 +33,10 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
     gc.set_threshold(*GC_THRESHOLDS)
     store = open_store(args.db)
     service = open_service(store, sip_domain_suffix=args.sip_domain_suffix)
+    # Before the load, so a mistaken environment is reported at once.
+    account, token = await service.accounts.ensure_bootstrap(account_sid, auth_token)
     # Off the loop: at a million mappings the load takes a while.
     await asyncio.to_thread(service.recognizer.load, store)
-    account, token = await service.accounts.ensure_bootstrap(account_sid, auth_token)
     if token is not None:
         print(
             f"Created account {account.sid} with auth token {token}\n"
@@ -70,9 +73,11 @@ def serve(args: argparse.Namespace, account_sid: str | None, auth_token: str | N
     try:
         import uvloop
 
-        uvloop.run(_main(args, account_sid, auth_token))
+        run: Callable[[Coroutine[Any, Any, None]], None] = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is not built for every platform
-        asyncio.run(_main(args, account_sid, auth_token))
+        run = asyncio.run
+    try:
+        run(_main(args, account_sid, auth_token))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

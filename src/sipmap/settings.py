@@ -12,6 +12,7 @@ class Setting:
     default: str | int | None
     help: str
     env: str | None = None
+    choices: tuple[str, ...] | None = None
 
 
 SERVE_SETTINGS = (
@@ -43,7 +44,13 @@ SERVE_SETTINGS = (
         1000,
         "Requests handled at once; beyond it the API answers 429 (code 20429).",
     ),
-    Setting("log_level", "--log-level", "info", "Log level: debug, info, warning or error."),
+    Setting(
+        "log_level",
+        "--log-level",
+        "info",
+        "Log level: debug, info, warning or error.",
+        choices=("debug", "info", "warning", "error"),
+    ),
 )
 
 ENVIRONMENT = (

@@ -127,6 +127,7 @@ def test_account_sids_are_case_insensitive(db: str) -> None:
         ["keys", "create"],  # --account is required
         ["list", "widgets", "--account", ACCOUNT_SID],
         ["list", "ip-records"],
+        ["serve", "--log-level", "loud"],
     ],
 )
 def test_usage_errors(args: list[str]) -> None:
