@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -11,12 +12,14 @@ from sipmap.core import sids
 from sipmap.core.clock import ManualClock
 from sipmap.core.events import Event
 from sipmap.core.models import Account
+from sipmap.service.accounts import AccountService
 from sipmap.service.context import Context
 from sipmap.service.domains import DomainService
 from sipmap.service.voice import VoiceService
 from sipmap.store.sqlite import SqliteStore
 
 R = TypeVar("R")
+H = TypeVar("H", bound="Harness")
 A = "AC" + "a" * 32
 B = "AC" + "b" * 32
 
@@ -53,6 +56,7 @@ class Harness:
         )
         self.voice = VoiceService(self.ctx)
         self.domains = DomainService(self.ctx)
+        self.accounts = AccountService(self.ctx)
         for sid in (A, B):
             now = self.clock()
             account = Account(sid, sid, sid, "active", "0" * 64, now, now)
@@ -60,3 +64,14 @@ class Harness:
 
     def run(self, coro: Coroutine[Any, Any, R]) -> R:
         return self.runner.run(coro)
+
+
+@contextmanager
+def opened(kind: type[H], db: Path) -> Iterator[H]:
+    """A harness of `kind` on a scratch file, with its own event loop; closed after."""
+    with asyncio.Runner() as runner:
+        harness = kind(db, runner)
+        try:
+            yield harness
+        finally:
+            runner.run(harness.store.close())

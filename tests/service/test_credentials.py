@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import NamedTuple
 
 import pytest
 
 from sipmap.core.errors import AccountNotActive
-from sipmap.core.sids import counter_sids
 from sipmap.service import accounts as accounts_module
 from sipmap.service.accounts import AccountService, AuthenticationFailed, Principal
-from sipmap.service.context import Context
-from sipmap.store.sqlite import SqliteStore
+
+from .harness import Harness, opened
+
+
+class World(NamedTuple):
+    h: Harness
+    service: AccountService
+    sid: str
+    token: str
+    clock: Clock
 
 
 class Clock:
@@ -28,69 +35,64 @@ class Clock:
 
 
 @pytest.fixture
-def world(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[AccountService, str, str, Clock]]:
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     clock = Clock()
     # The module's own name only: asyncio's loop keeps the real clock.
     monkeypatch.setattr(accounts_module, "time", SimpleNamespace(monotonic=clock))
-    store = SqliteStore(tmp_path / "db")
-    service = AccountService(Context(store, new_sid=counter_sids()))
-    account, token = asyncio.run(service.ensure_bootstrap(None, None))
-    assert token is not None
-    yield service, account.sid, token, clock
-    store.close_blocking()
+    with opened(Harness, tmp_path / "db") as harness:
+        account, token = harness.run(harness.accounts.create_account(None, "top"))
+        yield World(harness, harness.accounts, account.sid, token, clock)
 
 
 def test_recall_answers_only_for_the_credentials_verified(
-    world: tuple[AccountService, str, str, Clock],
+    world: World,
 ) -> None:
-    service, sid, token, _ = world
+    h, service, sid, token, _ = world
     header = f"{sid}:{token}".encode()
     assert service.recall(header) is None
-    principal = asyncio.run(service.authenticate(sid, token, credentials=header))
+    principal = h.run(service.authenticate(sid, token, credentials=header))
     assert principal == Principal(sid, is_subaccount=False)
     assert service.recall(header) == principal
     assert service.recall(header + b"x") is None
     # A wrong password is never answered from the cache, whatever it is keyed by.
     with pytest.raises(AuthenticationFailed):
         wrong = token[:-1] + ("1" if token.endswith("0") else "0")
-        asyncio.run(service.authenticate(sid, wrong, credentials=header + b"x"))
+        h.run(service.authenticate(sid, wrong, credentials=header + b"x"))
     assert service.recall(header + b"x") is None
 
 
-def test_recall_expires_and_is_forgotten(world: tuple[AccountService, str, str, Clock]) -> None:
-    service, sid, token, clock = world
+def test_recall_expires_and_is_forgotten(world: World) -> None:
+    h, service, sid, token, clock = world
     header = b"any encoding of the pair"
-    asyncio.run(service.authenticate(sid, token, credentials=header))
+    h.run(service.authenticate(sid, token, credentials=header))
     clock.now += accounts_module.CREDENTIAL_CACHE_SECONDS - 0.1
     assert service.recall(header) is not None
     clock.now += 0.2
     assert service.recall(header) is None
-    asyncio.run(service.authenticate(sid, token, credentials=header))
+    h.run(service.authenticate(sid, token, credentials=header))
     service.forget_credentials()
     assert service.recall(header) is None
 
 
 def test_authenticate_without_credentials_caches_by_the_pair(
-    world: tuple[AccountService, str, str, Clock],
+    world: World,
 ) -> None:
-    service, sid, token, _ = world
-    first = asyncio.run(service.authenticate(sid, token))
-    assert asyncio.run(service.authenticate(sid, token)) is first  # from the cache
+    h, service, sid, token, _ = world
+    first = h.run(service.authenticate(sid, token))
+    assert h.run(service.authenticate(sid, token)) is first  # from the cache
     with pytest.raises(AuthenticationFailed):
-        asyncio.run(service.authenticate(sid, token + "0"))
+        h.run(service.authenticate(sid, token + "0"))
 
 
 def test_a_status_change_through_this_process_takes_effect_at_once(
-    world: tuple[AccountService, str, str, Clock],
+    world: World,
 ) -> None:
-    service, sid, token, _ = world
-    parent = asyncio.run(service.authenticate(sid, token))
-    sub, sub_token = asyncio.run(service.create_account(parent, "sub"))
+    h, service, sid, token, _ = world
+    parent = h.run(service.authenticate(sid, token))
+    sub, sub_token = h.run(service.create_account(parent, "sub"))
     header = f"{sub.sid}:{sub_token}".encode()
-    asyncio.run(service.authenticate(sub.sid, sub_token, credentials=header))
-    asyncio.run(service.update_account(parent, sub.sid, None, "suspended"))
+    h.run(service.authenticate(sub.sid, sub_token, credentials=header))
+    h.run(service.update_account(parent, sub.sid, None, "suspended"))
     assert service.recall(header) is None
     with pytest.raises(AccountNotActive):
-        asyncio.run(service.authenticate(sub.sid, sub_token, credentials=header))
+        h.run(service.authenticate(sub.sid, sub_token, credentials=header))

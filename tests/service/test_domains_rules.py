@@ -26,7 +26,7 @@ from sipmap.core.models import AclMapping, IpAccessControlList, SipDomain
 from sipmap.core.paging import PageRequest
 from sipmap.service.domains import DomainView
 
-from .harness import A, B, Harness
+from .harness import A, B, Harness, opened
 
 
 class World(Harness):
@@ -42,10 +42,8 @@ class World(Harness):
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    with asyncio.Runner() as runner:
-        w = World(tmp_path / "domains.db", runner)
+    with opened(World, tmp_path / "domains.db") as w:
         yield w
-        runner.run(w.store.close())
 
 
 def test_create_with_defaults(world: World) -> None:

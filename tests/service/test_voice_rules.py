@@ -14,7 +14,7 @@ from sipmap.core.events import DomainDeleted, MappingDeleted, MappingSaved
 from sipmap.core.models import IpRecord, SourceIpMapping
 from sipmap.core.paging import PageRequest
 
-from .harness import A, B, Harness
+from .harness import A, B, Harness, opened
 
 
 class World(Harness):
@@ -38,10 +38,8 @@ class World(Harness):
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    with asyncio.Runner() as runner:
-        w = World(tmp_path / "rules.db", runner)
+    with opened(World, tmp_path / "rules.db") as w:
         yield w
-        runner.run(w.store.close())
 
 
 # -- IP records ------------------------------------------------------------------------------

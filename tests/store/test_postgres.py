@@ -16,7 +16,8 @@ from sipmap.store.postgres import PostgresStore
 from sipmap.store.sqlite import SqliteStore
 
 from ..pg import BASE_URL, scratch_database
-from .test_contract import TOP, insert_all, record, sid, with_accounts
+from .factories import TOP, record, sid
+from .test_contract import insert_all, with_accounts
 
 
 def test_open_store_picks_the_backend_from_the_url(tmp_path: Path) -> None:

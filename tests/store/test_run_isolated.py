@@ -9,18 +9,16 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sipmap.core.models import Account, IpRecord
+from sipmap.core.models import IpRecord
 from sipmap.store.sqlite import SqliteStore, SqliteTx
 from sipmap.store.sqltx import run_isolated
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-ACCOUNT = Account("AC" + "1" * 32, "AC" + "1" * 32, "top", "active", "h", T0, T0)
+from .factories import TOP, record
 
 
 class Boom(Exception):
@@ -31,15 +29,9 @@ class Boom(Exception):
 def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     SqliteStore(tmp_path / "db").close_blocking()  # the schema
     connection = sqlite3.connect(tmp_path / "db", isolation_level=None)
-    connection.execute("INSERT INTO accounts (sid, owner_account_sid, friendly_name, status,"
-                       " auth_token_hash, date_created, date_updated)"
-                       " VALUES (?, ?, 'top', 'active', 'h', 0, 0)", (ACCOUNT.sid, ACCOUNT.sid))  # fmt: skip
+    SqliteTx(connection).insert(TOP)
     yield connection
     connection.close()
-
-
-def record(n: int) -> IpRecord:
-    return IpRecord(f"IL{n:032x}", ACCOUNT.sid, None, "10.0.0.1", 32, T0, T0)
 
 
 class Jobs:

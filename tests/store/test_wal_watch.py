@@ -13,27 +13,25 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from sipmap.core.models import Account, IpRecord
+from sipmap.core.models import IpRecord
 from sipmap.store import wal_watch
 from sipmap.store.sqlite import SqliteStore
 
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
-ACCOUNT = Account("AC" + "a" * 32, "AC" + "a" * 32, "top", "active", "hash", NOW, NOW)
+from . import factories
 
 
 def _record(n: int, name: str) -> IpRecord:
-    return IpRecord(f"IL{n:032x}", ACCOUNT.sid, name, "10.0.0.1", 32, NOW, NOW)
+    return factories.record(n, friendly_name=name)
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteStore]:
     opened = SqliteStore(tmp_path / "watch.db")
-    asyncio.run(opened.write(lambda tx: tx.insert(ACCOUNT)))
+    asyncio.run(opened.write(lambda tx: tx.insert(factories.TOP)))
     try:
         yield opened
     finally:
@@ -112,7 +110,7 @@ def test_unknown_header_falls_back_to_asking_sqlite(
     try:
         assert first._watch is not None and not first._watch.usable
         record = _record(2, "before")
-        asyncio.run(first.write(lambda tx: (tx.insert(ACCOUNT), tx.insert(record))))
+        asyncio.run(first.write(lambda tx: (tx.insert(factories.TOP), tx.insert(record))))
         assert asyncio.run(first.get(IpRecord, record.sid)) == record
         renamed = _record(2, "after")
         asyncio.run(second.write(lambda tx: tx.update(renamed)))
