@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
@@ -42,37 +40,23 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.stop()
 
 
-class LocalHttpClient(TwilioHttpClient):
-    """Sends the SDK's requests to sipmap instead of *.twilio.com — the pattern of Twilio's
-    advanced-examples/custom-http-client.md; the SDK itself is unmodified."""
-
-    def __init__(self, base_url: str) -> None:
-        super().__init__()
-        self.base_url = base_url
-        self.last_response: Response | None = None
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
-        url = testing.redirect(url, self.base_url)
-        response = super().request(method, url, *args, **kwargs)
-        self.last_response = response
-        # Every response the SDK sees is checked against Twilio's specs.
-        body = json.loads(response.text) if response.text else None
-        if response.status_code < 400:
-            oai.validate(method.upper(), urlsplit(url).path, response.status_code, body)
-        else:
-            oai.validate_error(response.status_code, body)
-        return response
+def check_against_specs(method: str, url: str, response: Response) -> None:
+    """Every response the SDK sees is checked against Twilio's specs."""
+    body = json.loads(response.text) if response.text else None
+    if response.status_code < 400:
+        oai.validate(method.upper(), urlsplit(url).path, response.status_code, body)
+    else:
+        oai.validate_error(response.status_code, body)
 
 
 def sdk_client(
     server: Server, sid: str | None = None, token: str | None = None, account_sid: str | None = None
 ) -> Client:
-    return Client(
-        sid or server.account_sid,
-        token or server.auth_token,
-        account_sid=account_sid,
-        http_client=LocalHttpClient(server.base_url),
+    """The unmodified SDK against `server` (sipmap.testing's redirect), checking every response."""
+    client: Client = testing.twilio_client(
+        server, sid, token, account_sid=account_sid, on_response=check_against_specs
     )
+    return client
 
 
 @pytest.fixture

@@ -11,8 +11,11 @@ from sipmap.testing import redirect, sipmap_server, twilio_client
 
 
 def test_a_user_suite_can_provision_against_a_throwaway_server(tmp_path: Path) -> None:
+    seen: list[tuple[str, str, int]] = []
     with sipmap_server(tmp_path / "sipmap.db") as server:
-        client = twilio_client(server)
+        client = twilio_client(
+            server, on_response=lambda method, url, r: seen.append((method, url, r.status_code))
+        )
         domain = client.sip.domains.create(domain_name="ci.sip.twilio.com")
         record = client.voice.v1.ip_records.create(ip_address="192.0.2.10")
         mapping = client.voice.v1.source_ip_mappings.create(
@@ -24,6 +27,10 @@ def test_a_user_suite_can_provision_against_a_throwaway_server(tmp_path: Path) -
                 record.sid
             ).fetch()
         assert (error.value.status, error.value.code) == (401, 20003)
+        # The hook saw the client's responses, at the redirected URLs.
+        assert seen[0] == ("POST", f"{server.base_url}/2010-04-01/Accounts/"
+                           f"{server.account_sid}/SIP/Domains.json", 201)  # fmt: skip
+        assert len(seen) == 4
         process = server.process
     assert process.poll() is not None  # stopped on leaving the block
 

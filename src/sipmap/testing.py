@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,28 +108,37 @@ def redirect(url: str, base_url: str) -> str:
     return url
 
 
-def twilio_http_client(base_url: str) -> Any:
+def twilio_http_client(
+    base_url: str, on_response: Callable[[str, str, Any], None] | None = None
+) -> Any:
     """An HTTP client for the official SDK (`Client(..., http_client=...)`) that sends
     its requests to `base_url` — the pattern of Twilio's custom HTTP client example.
-    Needs the `twilio` package."""
+    `on_response(method, url, response)`, if given, sees every response first (to log
+    or check it). Needs the `twilio` package."""
     from twilio.http.http_client import TwilioHttpClient
 
     class SipmapHttpClient(TwilioHttpClient):  # type: ignore[misc]
         def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            return super().request(method, redirect(url, base_url), *args, **kwargs)
+            url = redirect(url, base_url)
+            response = super().request(method, url, *args, **kwargs)
+            if on_response is not None:
+                on_response(method, url, response)
+            return response
 
     return SipmapHttpClient()
 
 
 def twilio_client(server: RunningServer, username: str | None = None,
-                  password: str | None = None, **options: Any) -> Any:  # fmt: skip
+                  password: str | None = None, *,
+                  on_response: Callable[[str, str, Any], None] | None = None,
+                  **options: Any) -> Any:  # fmt: skip
     """The official `twilio.rest.Client`, talking to `server` (its bootstrap account
-    unless other credentials are given)."""
+    unless other credentials are given); `options` go to the Client."""
     from twilio.rest import Client
 
     return Client(
         username or server.account_sid,
         password or server.auth_token,
-        http_client=twilio_http_client(server.base_url),
+        http_client=twilio_http_client(server.base_url, on_response),
         **options,
     )
