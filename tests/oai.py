@@ -19,10 +19,9 @@ SPEC_FILES = ("twilio_voice_v1.json", "twilio_api_v2010.json")
 
 
 def _find_specs() -> Path:
-    for candidate in (SPECS, Path(__file__).resolve().parents[1].parent / "shared" / "twilio-oai"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"Twilio's specs not found at {SPECS}")
+    if not SPECS.is_dir():
+        raise FileNotFoundError(f"Twilio's specs not found at {SPECS}")
+    return SPECS
 
 
 def _translate(node: Any, components: dict[str, Any]) -> Any:
