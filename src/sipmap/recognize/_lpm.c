@@ -96,6 +96,12 @@ Table4_remove(Table4Object *self, PyObject *const *args, Py_ssize_t nargs, PyObj
     return PyBool_FromLong(lpm_remove(&self->lpm, network, len));
 }
 
+static inline PyObject *
+owner_value(const Lpm *t, uint32_t owner)
+{
+    return PyLong_FromLong(owner == NO_OWNER ? -1 : t->set.slots[owner].value);
+}
+
 static PyObject *
 Table4_get(Table4Object *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -105,15 +111,9 @@ Table4_get(Table4Object *self, PyObject *const *args, Py_ssize_t nargs, PyObject
     if (unpack_args("get", PREFIX_ARGS, 2, args, nargs, kwnames, a) < 0
         || to_prefix(a[0], a[1], &network, &len) < 0)
         return NULL;
-    uint32_t sid = hash_find(&self->lpm.set, network, len);
-    return PyLong_FromLong(sid == NO_OWNER ? -1 : self->lpm.set.slots[sid].value);
+    return owner_value(&self->lpm, hash_find(&self->lpm.set, network, len));
 }
 
-static inline PyObject *
-owner_value(const Lpm *t, uint32_t owner)
-{
-    return PyLong_FromLong(owner == NO_OWNER ? -1 : t->set.slots[owner].value);
-}
 
 static PyObject *
 Table4_lookup(Table4Object *self, PyObject *arg)

@@ -164,11 +164,6 @@ prefixes_memory(const PrefixSet *s)
 const char *
 prefixes_check(const PrefixSet *s)
 {
-#define CHECK(cond)       \
-    do {                  \
-        if (!(cond))      \
-            return #cond; \
-    } while (0)
     uint32_t live = 0, per_len[33] = {0};
     for (uint32_t sid = 0; sid < s->slots_used; sid++) {
         const Prefix *p = &s->slots[sid];
@@ -191,6 +186,5 @@ prefixes_check(const PrefixSet *s)
         occupied += s->old[i].tag != 0 && s->old[i].tag != TOMBSTONE;
     }
     CHECK(occupied == s->count && (uint64_t)s->count * 2 <= s->buckets_cap);
-#undef CHECK
     return NULL;
 }

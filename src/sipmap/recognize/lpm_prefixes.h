@@ -179,4 +179,11 @@ size_t prefixes_memory(const PrefixSet *s);
 /* The first broken invariant of the slots and the hash, as C source, or NULL. */
 const char *prefixes_check(const PrefixSet *s);
 
+/* In a *_check function: return the source text of the first condition that fails. */
+#define CHECK(cond)       \
+    do {                  \
+        if (!(cond))      \
+            return #cond; \
+    } while (0)
+
 #endif

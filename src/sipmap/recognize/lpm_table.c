@@ -252,11 +252,6 @@ lpm_memory(const Lpm *t)
 const char *
 lpm_check(const Lpm *t)
 {
-#define CHECK(cond)       \
-    do {                  \
-        if (!(cond))      \
-            return #cond; \
-    } while (0)
     const PrefixSet *s = &t->set;
     const Intervals *iv = &t->iv;
     CHECK(iv->nchunks >= 1 && iv->first_keys[0] == 0);
@@ -281,6 +276,5 @@ lpm_check(const Lpm *t)
             prev_owner = owner;
         }
     }
-#undef CHECK
     return prefixes_check(s);
 }
