@@ -15,47 +15,30 @@ import gc
 import os
 import random
 import socket
-import statistics
 import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import pytricia  # type: ignore[import-not-found]
 import radix  # type: ignore[import-untyped]
 
 from sipmap.recognize.lpm import Table4, pack_entries
-
-MAX32 = 2**32 - 1
-T = TypeVar("T")
-Prefix = tuple[int, int]
-
-
-def mask(prefix_len: int) -> int:
-    return (MAX32 << (32 - prefix_len)) & MAX32
-
-
-def dotted(address: int) -> str:
-    return socket.inet_ntoa(struct.pack("!I", address))
+from synthetic import (
+    Prefix,
+    best_rate,
+    dotted,
+    make_addresses,
+    percentiles,
+    random_prefix,
+)
 
 
 def cidr(prefix: Prefix) -> str:
     return f"{dotted(prefix[0])}/{prefix[1]}"
-
-
-def random_prefix(rng: random.Random, parents: Sequence[Prefix]) -> Prefix:
-    """A realistic mix: 90% /32, 9% /24../31, 1% /16../23; a third nested in an earlier one."""
-    roll = rng.random()
-    prefix_len = 32 if roll < 0.90 else rng.randint(24, 31) if roll < 0.99 else rng.randint(16, 23)
-    address = rng.getrandbits(32)
-    if parents and rng.random() < 0.33:
-        network, parent_len = rng.choice(parents)
-        if parent_len < prefix_len:
-            address = network | (address & ~mask(parent_len) & MAX32)
-    return address & mask(prefix_len), prefix_len
 
 
 def make_table(size: int, seed: int) -> dict[Prefix, int]:
@@ -68,21 +51,6 @@ def make_table(size: int, seed: int) -> dict[Prefix, int]:
         if prefix[1] < 32 and len(parents) < 5000:
             parents.append(prefix)
     return entries
-
-
-def make_addresses(entries: dict[Prefix, int], count: int, seed: int) -> list[str]:
-    """Half inside a random table entry, half uniformly random."""
-    rng = random.Random(seed + 1)
-    keys = list(entries)
-    out = []
-    for i in range(count):
-        if i % 2:
-            out.append(rng.getrandbits(32))
-        else:
-            network, prefix_len = rng.choice(keys)
-            out.append(network | (rng.getrandbits(32) & ~mask(prefix_len) & MAX32))
-    rng.shuffle(out)
-    return [dotted(a) for a in out]
 
 
 # -- contestants -------------------------------------------------------------
@@ -169,16 +137,6 @@ def measure_memory(name: str, size: int, seed: int) -> tuple[int, int]:
     return int(rss), int(reported)
 
 
-def best_rate(fn: Callable[[T], object], addresses: list[T], repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for address in addresses:
-            fn(address)
-        best = min(best, time.perf_counter() - start)
-    return len(addresses) / best
-
-
 def write_latencies(name: str, tree: Any, prefixes: list[Prefix]) -> tuple[list[int], list[int]]:
     inserts, removes = write_calls(name, tree, prefixes)
     clock = time.perf_counter_ns
@@ -189,13 +147,6 @@ def write_latencies(name: str, tree: Any, prefixes: list[Prefix]) -> tuple[list[
             fn(*call_args)
             out.append(clock() - start)
     return timings
-
-
-def percentiles(samples_ns: list[int]) -> tuple[float, float, float]:
-    """p50, p99 and max, in µs."""
-    ordered = sorted(samples_ns)
-    p99 = ordered[int(len(ordered) * 0.99)]
-    return statistics.median(ordered) / 1000, p99 / 1000, ordered[-1] / 1000
 
 
 def growth_write(size: int, seed: int) -> tuple[int, float, float]:
@@ -226,7 +177,7 @@ class Result:
 
 def run_size(size: int, args: argparse.Namespace) -> Result:
     entries = make_table(size, args.seed)
-    addresses = make_addresses(entries, args.lookups, args.seed)
+    addresses = make_addresses(list(entries), args.lookups, args.seed)
     rng = random.Random(args.seed + 2)
     parents = [p for p in list(entries)[:20_000] if p[1] < 32]
     fresh: dict[Prefix, None] = {}

@@ -21,9 +21,7 @@ import asyncio
 import gc
 import os
 import random
-import socket
 import statistics
-import struct
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -35,19 +33,11 @@ from sipmap.core.events import Event, MappingDeleted, MappingSaved
 from sipmap.core.models import AclMapping, IpAddress, SipDomain, SourceIpMapping
 from sipmap.recognize.lpm import Table4, pack_entries
 from sipmap.recognize.recognizer import Recognizer
+from synthetic import Prefix, best_rate, dotted, make_addresses, percentiles, random_prefix
 
 MAX32 = 2**32 - 1
 ACCOUNT = "AC" + "a" * 32
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-Prefix = tuple[int, int]
-
-
-def mask(prefix_len: int) -> int:
-    return (MAX32 << (32 - prefix_len)) & MAX32
-
-
-def dotted(address: int) -> str:
-    return socket.inet_ntoa(struct.pack("!I", address))
 
 
 # -- synthetic rows ------------------------------------------------------------------------
@@ -59,19 +49,10 @@ def make_networks(size: int, rng: random.Random) -> list[Prefix]:
     seen: dict[Prefix, None] = {}
     parents: list[Prefix] = []
     while len(seen) < size:
-        roll = rng.random()
-        prefix_len = (
-            32 if roll < 0.9 else rng.randint(24, 31) if roll < 0.99 else rng.randint(16, 23)
-        )
-        address = rng.getrandbits(32)
-        if parents and rng.random() < 0.33:
-            network, parent_len = rng.choice(parents)
-            if parent_len < prefix_len:
-                address = network | (address & ~mask(parent_len) & MAX32)
-        prefix = (address & mask(prefix_len), prefix_len)
+        prefix = random_prefix(rng, parents)
         if prefix not in seen:
             seen[prefix] = None
-            if prefix_len < 32 and len(parents) < 5000:
+            if prefix[1] < 32 and len(parents) < 5000:
                 parents.append(prefix)
     return list(seen)
 
@@ -119,31 +100,7 @@ def make_rows(size: int, seed: int) -> Rows:
     return Rows(domains, mappings, links, addresses, networks)
 
 
-def make_addresses(networks: list[Prefix], count: int, seed: int) -> list[str]:
-    """Half inside a random mapped network, half uniformly random."""
-    rng = random.Random(seed + 1)
-    out = []
-    for i in range(count):
-        if i % 2:
-            out.append(rng.getrandbits(32))
-        else:
-            network, prefix_len = rng.choice(networks)
-            out.append(network | (rng.getrandbits(32) & ~mask(prefix_len) & MAX32))
-    rng.shuffle(out)
-    return [dotted(a) for a in out]
-
-
 # -- 1. end-to-end recognition vs the raw table ---------------------------------------------
-
-
-def best_rate(fn: Callable[[str], object], addresses: list[str], repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for address in addresses:
-            fn(address)
-        best = min(best, time.perf_counter() - start)
-    return len(addresses) / best
 
 
 def bench_lookups(rows: Rows, recognizer: Recognizer, args: argparse.Namespace) -> dict[str, float]:
@@ -237,16 +194,17 @@ class RowsStore:
         return self.tables[model]
 
 
-def stall_rows(rows: Rows, live: Recognizer) -> list[tuple[str, Gaps, float]]:
-    """Heartbeat during: a from_rows build; `load` replacing a live recogniser of the
-    same size (the old state is freed in the worker); the build with the cyclic GC off."""
+def stall_rows(rows: Rows) -> list[tuple[str, Gaps, float]]:
+    """Heartbeat during: a from_rows build; `load` into a new recogniser (start-up,
+    reading through a store); the build with the cyclic GC off."""
     out = []
     gaps, elapsed, built = asyncio.run(stall(rows.build, 0))
     out.append(("during from_rows", gaps, elapsed))
     del built
     store = RowsStore(rows)
-    gaps, elapsed, _ = asyncio.run(stall(lambda: live.load(store), 0))  # type: ignore[arg-type]
-    out.append(("during load() replacing a live one", gaps, elapsed))
+    fresh = Recognizer()
+    gaps, elapsed, _ = asyncio.run(stall(lambda: fresh.load(store), 0))  # type: ignore[arg-type]
+    out.append(("during load() at start-up", gaps, elapsed))
     gc.disable()
     try:
         gaps, elapsed, built = asyncio.run(stall(rows.build, 0))
@@ -327,12 +285,6 @@ def bench_publish(
     return results
 
 
-def percentiles(samples_ns: list[int]) -> tuple[float, float, float]:
-    ordered = sorted(samples_ns)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return statistics.median(ordered) / 1000, p99 / 1000, ordered[-1] / 1000
-
-
 # -- report ----------------------------------------------------------------------------------
 
 
@@ -384,7 +336,7 @@ def main() -> None:
     idle, _, _ = asyncio.run(stall(None, args.idle_seconds))
     runs = [
         (f"idle, {args.idle_seconds:.0f} s", idle, args.idle_seconds),
-        *stall_rows(rows, recognizer),
+        *stall_rows(rows),
     ]
     print("| heartbeat | seconds | ticks | median gap ms | p99 gap ms | max gap ms | max vs idle |")
     print("|---|---:|---:|---:|---:|---:|---:|")

@@ -10,14 +10,13 @@ Changes are applied on the event loop thread, one small step at a time, in an
 order that keeps every intermediate state valid for a reader in any thread:
 route info is added before the LPM entry that points at it and removed after;
 each LPM update is one C call that holds the GIL, so it is atomic. A full load
-(`Recognizer.load`) builds a complete new `_State` off the loop and swaps it in
-with a single reference assignment.
+(`Recognizer.load`) is for start-up, before anything publishes or asks: it builds a
+complete `_State` off the loop and sets it.
 """
 
 from __future__ import annotations
 
 import gc
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
@@ -137,15 +136,9 @@ class Recognizer:
         if host is not None and (domain := state.by_name.get(host)) is not None:
             return self._decide(state, domain, source, "request_uri", None)
         if value >= 0:
-            route = state.routes.get(value)
-            domain = state.domains.get(route.domain_sid) if route else None
-            if route is None or domain is None:
-                # Only a state replaced (and being freed) under this very call can lack
-                # them; the new one is complete.
-                if state is self._state:
-                    raise RuntimeError(f"recognizer state has no route {value}")
-                return self.recognize(source_ip, request_uri)
-            return self._decide(state, domain, source, "source_ip", route)
+            # Present by the order changes are applied in (route before LPM entry).
+            route = state.routes[value]
+            return self._decide(state, state.domains[route.domain_sid], source, "source_ip", route)
         return _unmatched(host)
 
     @staticmethod
@@ -195,7 +188,10 @@ class Recognizer:
         return recognizer
 
     def load(self, store: Store) -> None:
-        """Replace everything with the store's current content (blocking; run off the loop)."""
+        """Build everything from the store's current content (blocking; run off the loop).
+
+        For start-up: changes published while it runs would be lost, and a state it
+        replaced would be freed in one go."""
 
         def rows(tx: Tx) -> tuple[Any, ...]:
             return (
@@ -211,16 +207,13 @@ class Recognizer:
         # A full build makes millions of GC-tracked objects; left alone, the cyclic
         # collector walks the whole heap again and again meanwhile, holding the GIL
         # for up to a second at a time — the event loop stalls even though the build
-        # runs in another thread. So: no collections during the build, the old state
-        # freed a slice at a time (yielding the GIL between slices), and the new
+        # runs in another thread. So: no collections during the build, and the new
         # state frozen out of every later collection (gc.freeze), since it lives as
         # long as the process and holds no reference cycles worth collecting.
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            old, self._state = self._state, build()
-            time.sleep(0.01)  # let a recognize() that began on the old state finish
-            _release(old)
+            self._state = build()
         finally:
             if was_enabled:
                 gc.enable()
@@ -340,16 +333,6 @@ def _allow_table(state: _State, acls: Iterable[str]) -> Table4:
         for network, prefix_len in state.addresses.get(acl_sid, {}).values():
             table.insert(network, prefix_len, 0)
     return table
-
-
-def _release(state: _State) -> None:
-    """Drop a replaced state's big containers a slice at a time, yielding the GIL."""
-    for container in vars(state).values():
-        if isinstance(container, dict):
-            while container:
-                for _ in range(min(len(container), 20_000)):
-                    container.popitem()
-                time.sleep(0)
 
 
 def _build_state(

@@ -1,0 +1,67 @@
+"""What the recognition benchmarks share: synthetic networks and addresses, and timing."""
+
+from __future__ import annotations
+
+import random
+import socket
+import statistics
+import struct
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+MAX32 = 2**32 - 1
+T = TypeVar("T")
+Prefix = tuple[int, int]
+
+
+def mask(prefix_len: int) -> int:
+    return (MAX32 << (32 - prefix_len)) & MAX32
+
+
+def dotted(address: int) -> str:
+    return socket.inet_ntoa(struct.pack("!I", address))
+
+
+def random_prefix(rng: random.Random, parents: Sequence[Prefix]) -> Prefix:
+    """A realistic mix: 90% /32, 9% /24../31, 1% /16../23; a third nested in an earlier one."""
+    roll = rng.random()
+    prefix_len = 32 if roll < 0.90 else rng.randint(24, 31) if roll < 0.99 else rng.randint(16, 23)
+    address = rng.getrandbits(32)
+    if parents and rng.random() < 0.33:
+        network, parent_len = rng.choice(parents)
+        if parent_len < prefix_len:
+            address = network | (address & ~mask(parent_len) & MAX32)
+    return address & mask(prefix_len), prefix_len
+
+
+def make_addresses(prefixes: Sequence[Prefix], count: int, seed: int) -> list[str]:
+    """Half inside a random one of `prefixes`, half uniformly random."""
+    rng = random.Random(seed + 1)
+    out = []
+    for i in range(count):
+        if i % 2:
+            out.append(rng.getrandbits(32))
+        else:
+            network, prefix_len = rng.choice(prefixes)
+            out.append(network | (rng.getrandbits(32) & ~mask(prefix_len) & MAX32))
+    rng.shuffle(out)
+    return [dotted(a) for a in out]
+
+
+def best_rate(fn: Callable[[T], object], inputs: list[T], repeat: int) -> float:
+    """Calls per second of fn over inputs, the best of `repeat` passes."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for item in inputs:
+            fn(item)
+        best = min(best, time.perf_counter() - start)
+    return len(inputs) / best
+
+
+def percentiles(samples_ns: list[int]) -> tuple[float, float, float]:
+    """p50, p99 and max, in µs."""
+    ordered = sorted(samples_ns)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return statistics.median(ordered) / 1000, p99 / 1000, ordered[-1] / 1000
