@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import count
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from sipmap.testing import RunningServer, free_sip_port, sipmap_server, twilio_client
 
@@ -212,3 +214,38 @@ def test_call_through_the_edge_to_the_upstream(tmp_path: Path, transport: str) -
             if server_side.poll() is None:
                 server_side.kill()
             server_side.communicate()
+
+
+def scrape(server: RunningServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """GET /metrics without credentials, parsed by prometheus_client's own parser."""
+    with urllib.request.urlopen(f"{server.base_url}/metrics", timeout=10) as answer:
+        assert answer.status == 200
+        assert answer.headers["Content-Type"].startswith("text/plain")
+        text = answer.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_what_the_edge_did(edge: Provisioned, tmp_path: Path) -> None:
+    port = edge.server.sip_port
+    before = scrape(edge.server)
+    ok = request_scenario(tmp_path, ALLOWED, "OPTIONS", f"127.0.0.1:{port}", 200)
+    check(sipp(ok, ALLOWED, port, "udp", tmp_path), tmp_path)
+    forbidden = request_scenario(tmp_path, UNMAPPED, "INVITE", f"127.0.0.1:{port}", 403)
+    check(sipp(forbidden, UNMAPPED, port, "tcp", tmp_path), tmp_path)
+    after = scrape(edge.server)
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert delta("sipmap_sip_received_total", method="OPTIONS", transport="udp") == 1
+    assert delta("sipmap_sip_received_total", method="INVITE", transport="tcp") == 1
+    assert delta("sipmap_sip_received_total", method="ACK", transport="tcp") == 1
+    assert delta("sipmap_sip_answered_total", status="200") == 1
+    assert delta("sipmap_sip_answered_total", status="403") == 1
+    assert delta("sipmap_sip_dropped_total", reason="ack_unrecognized") == 1
+    assert delta("sipmap_sip_recognition_seconds_count") == 3
