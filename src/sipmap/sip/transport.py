@@ -27,7 +27,8 @@ from .responder import Action, Drop, Forward, Reply, Responder, Source, Target
 
 log = logging.getLogger("sipmap.sip")
 
-MESSAGE_TIMEOUT = 10.0  # seconds from a message's first byte to its last (slowloris)
+MESSAGE_TIMEOUT = 10.0  # seconds from a message's first byte to its last (slowloris),
+# or the idle timeout if shorter
 WRITE_LIMIT = 1 << 20  # bytes queued for a peer that does not read
 SWEEP_INTERVAL = 1.0
 PENDING_LIMIT = 256  # messages waiting for an outgoing TCP connection to open
@@ -171,8 +172,9 @@ class Edge:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
             now = loop.time()
+            message_timeout = min(MESSAGE_TIMEOUT, self.idle_timeout)
             for connection in list(self.connections.values()):
-                if connection.started is not None and now - connection.started > MESSAGE_TIMEOUT:
+                if connection.started is not None and now - connection.started > message_timeout:
                     self.counters.count_dropped("tcp_message_timeout")
                     connection.abort()
                 elif now - connection.last_seen > self.idle_timeout:
