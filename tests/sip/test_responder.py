@@ -316,3 +316,17 @@ def test_multiple_vias_in_one_line_are_all_copied() -> None:
     response = reply_of(handle(invite(method="OPTIONS", body=b"", via=via))[0])
     vias = [v for n, v in response.headers if n == "Via" for v in split_commas(v)]
     assert len(vias) == 2 and vias[1] == "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-b"
+
+
+def test_early_drop_needs_only_the_first_line() -> None:
+    quiet = responder(drop_unrecognized=True)
+    unmapped = Source(UNMAPPED_IP, 5061, "udp")
+    assert quiet.early_drop(b"INVITE sip:x@127.0.0.1 SIP/2.0\r\ngarbage", unmapped) == Drop(
+        "unrecognized"
+    )
+    # recognised, a response, or unreadable: left to the full parse
+    assert quiet.early_drop(invite(), Source(ALLOWED_IP, 5061, "udp")) is None
+    assert quiet.early_drop(invite(uri=f"sip:bob@{DOMAIN}"), unmapped) is None
+    assert quiet.early_drop(b"SIP/2.0 200 OK\r\n", unmapped) is None
+    assert quiet.early_drop(b"\xff\xfe \xff x\r\n", unmapped) is None
+    assert responder().early_drop(invite(), unmapped) is None  # only when dropping

@@ -82,6 +82,12 @@ class Edge:
 
     def datagram(self, data: bytes, address: tuple[Any, ...]) -> None:
         source = Source(address[0], address[1], "udp")
+        early = self.responder.early_drop(data, source)
+        if early is not None:
+            method = data.split(b" ", 1)[0].decode("ascii", "replace")
+            self.counters.count_received(method, "udp")
+            self.counters.count_dropped(early.reason)
+            return
         try:
             message = parse_datagram(data, self.max_message)
         except ParseError as error:
@@ -104,7 +110,7 @@ class Edge:
                 else:
                     self._sendto(action.data, action.address)
             elif isinstance(action, Forward):
-                counters.forwarded.labels(action.kind).inc()
+                counters.count_forwarded(action.kind)
                 self._forward(action)
             elif isinstance(action, Drop):
                 counters.count_dropped(action.reason)
