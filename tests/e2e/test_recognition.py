@@ -56,7 +56,7 @@ def recognize(http: httpx.Client, source_ip: str, request_uri: str | None = None
         params["RequestUri"] = request_uri
     response = http.get(PATH, params=params)
     assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    assert response.headers["content-type"] == "application/json"
     assert response.headers["twilio-request-id"].startswith("RQ")
     body: dict[str, Any] = response.json()
     assert list(body) == FIELDS
@@ -280,7 +280,7 @@ def test_visibility_between_accounts(server: Server, client: Client) -> None:
 
 def assert_twilio_error(response: httpx.Response, status: int, code: int, word: str) -> None:
     assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    assert response.headers["content-type"] == "application/json"
     body = response.json()
     assert set(body) == {"code", "message", "more_info", "status"}
     assert (body["status"], body["code"]) == (status, code)

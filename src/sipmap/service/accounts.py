@@ -47,9 +47,10 @@ class AuthenticationFailed(ServiceError):
 
 
 class KeyForbidden(ServiceError):
-    status = 403
-    code = 20403
-    message = "API keys cannot access Accounts or Keys resources; use the auth token"
+    # What Twilio answers a standard API key there (twilio-python issue 259).
+    status = 401
+    code = 20003
+    message = "Authentication Error - API keys cannot access Accounts or Keys resources"
 
 
 class SubaccountForbidden(ServiceError):
