@@ -115,9 +115,10 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
         # Off the loop: at a million mappings the load takes a while.
         await asyncio.to_thread(service.recognizer.load, store)
         if token is not None:
+            # Ready to paste into the shell the curl examples and SDK scripts run in.
             print(
-                f"Created account {account.sid} with auth token {token}\n"
-                "The token is shown only now; keep it.",
+                f"Created account {account.sid}; its auth token is shown only now, keep it:\n"
+                f"export TWILIO_ACCOUNT_SID={account.sid} TWILIO_AUTH_TOKEN={token}",
                 flush=True,
             )
         else:
