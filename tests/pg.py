@@ -4,7 +4,8 @@ Which server: the one SIPMAP_TEST_POSTGRES names (CI sets it to the machine's se
 see `.ci/run`); otherwise a throwaway real PostgreSQL of the suite's own, started on
 first use from the `pgserver` wheel's binaries, listening on a Unix socket only (no
 TCP port), stopped and deleted when the test process exits. Either way the tests run:
-nothing is skipped.
+nothing is skipped. (PostgreSQL refuses to run as root: run as root, pgserver runs it
+as a system user `pgserver`, which it creates if missing.)
 """
 
 from __future__ import annotations
