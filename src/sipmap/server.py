@@ -140,6 +140,10 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
             lifespan="off",
             timeout_graceful_shutdown=SHUTDOWN_GRACE,
         )
+        if args.log_level != "debug":
+            # uvicorn narrates start and stop in several info lines; sipmap logs one
+            # line for each (listening, stopped). Its warnings and errors still show.
+            logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
         stop.server = server = _Server(config)
         if stop.signal is None:  # a signal during start-up: stop before serving
             await server.serve(sockets=sockets)
@@ -151,7 +155,9 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
 
 
 def serve(args: argparse.Namespace, account_sid: str | None, auth_token: str | None) -> int:
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    logging.basicConfig(
+        level=args.log_level.upper(), stream=sys.stderr, format="%(levelname)s: %(message)s"
+    )
     try:
         import uvloop
 
