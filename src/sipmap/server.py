@@ -31,8 +31,14 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
     # shorter interval bounds how long requests and SIP traffic wait behind them.
     sys.setswitchinterval(SWITCH_INTERVAL)
     gc.set_threshold(*GC_THRESHOLDS)
+    if not 0 <= args.min_mapping_prefix <= 32:
+        raise ValueError("--min-mapping-prefix must be from 0 to 32")
     store = open_store(args.db)
-    service = open_service(store, sip_domain_suffix=args.sip_domain_suffix)
+    service = open_service(
+        store,
+        sip_domain_suffix=args.sip_domain_suffix,
+        min_mapping_prefix=args.min_mapping_prefix,
+    )
     # Before the load, so a mistaken environment is reported at once.
     account, token = await service.accounts.ensure_bootstrap(account_sid, auth_token)
     # Off the loop: at a million mappings the load takes a while.

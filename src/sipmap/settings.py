@@ -39,6 +39,13 @@ SERVE_SETTINGS = (
         "Suffix every SIP domain name must end with.",
     ),
     Setting(
+        "min_mapping_prefix",
+        "--min-mapping-prefix",
+        8,
+        "Shortest network (prefix length, 0-32) a source IP mapping may map; "
+        "shorter ones are refused with 400 (code 20001).",
+    ),
+    Setting(
         "max_concurrent_requests",
         "--max-concurrent-requests",
         1000,

@@ -31,6 +31,7 @@ class Context:
     clock: Clock = system_clock
     new_sid: SidFactory = random_sid
     sip_domain_suffix: str = "sip.twilio.com"
+    min_mapping_prefix: int = 8
     publisher: Publisher = field(default_factory=NullPublisher)
 
     async def get_owned(self, model: type[M], prefix: str, sid: str, **where: Any) -> M:

@@ -192,6 +192,30 @@ class SqlTx:
             items = self._select(model, where, tail, size + 1, request.page * size)
         return Page(items[:size], request, len(items) > size)
 
+    def overlaps_outside_family(self, network: int, prefix_len: int, family_sid: str) -> bool:
+        # Networks nest or are disjoint, so an overlapping network either starts inside
+        # ours with a prefix at least as long (one index range), or contains ours: then
+        # it is ours masked to its own, shorter, prefix (one index probe per length).
+        p = self.dialect.param
+        foreign = (
+            "SELECT 1 FROM source_ip_mappings m JOIN accounts a ON a.sid = m.account_sid "
+            f"WHERE a.owner_account_sid <> {p} AND "
+        )
+        last = network | ((1 << (32 - prefix_len)) - 1)
+        inside = f"m.network BETWEEN {p} AND {p} AND m.prefix_len >= {p}"
+        if self._exists(foreign + inside, [family_sid, network, last, prefix_len]):
+            return True
+        if prefix_len == 0:
+            return False
+        probes = " OR ".join([f"(m.network = {p} AND m.prefix_len = {p})"] * prefix_len)
+        params: list[Any] = [family_sid]
+        for length in range(prefix_len):
+            params += [network & ~((1 << (32 - length)) - 1) & 0xFFFFFFFF, length]
+        return self._exists(f"{foreign}({probes})", params)
+
+    def _exists(self, query: str, params: list[Any]) -> bool:
+        return self._conn.execute(query + " LIMIT 1", params).fetchone() is not None
+
     def get_setting(self, key: str) -> str | None:
         p = self.dialect.param
         row = self._conn.execute(f"SELECT value FROM settings WHERE key = {p}", (key,)).fetchone()
