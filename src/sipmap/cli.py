@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from . import __version__
+from . import __version__, keyfile
 from .core import sids
 from .core.errors import ServiceError
 from .core.paging import MAX_PAGE_SIZE, PageRequest
@@ -19,6 +19,7 @@ from .settings import ENVIRONMENT, SERVE_SETTINGS, Setting
 from .store.open import open_store
 
 DB_SETTING = next(s for s in SERVE_SETTINGS if s.name == "db")
+KEY_SETTING = next(s for s in SERVE_SETTINGS if s.name == "credential_key_file")
 
 
 def _add(parser: argparse.ArgumentParser, setting: Setting) -> None:
@@ -79,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for sub in (create, account_cmds.choices["list"], key_create, key_list, listing, recognize):
         _add(sub, DB_SETTING)
+    for sub in (create, key_create):  # the commands that store a credential
+        _add(sub, KEY_SETTING)
     return parser
 
 
@@ -125,7 +128,15 @@ LISTS: dict[str, Callable[[Service, str], Callable[[PageRequest], Awaitable[Any]
 
 async def _operate(args: argparse.Namespace) -> int:
     store = open_store(args.db)
-    service = Service(Context(store))
+    context = Context(store)
+    if hasattr(args, "credential_key_file"):  # a command that stores a credential
+        env = os.environ.get(keyfile.ENV_VAR) or None
+        try:
+            context.credential_key = keyfile.resolve(args.db, args.credential_key_file, env)
+        except keyfile.KeyFileError:
+            await store.close()
+            raise
+    service = Service(context)
     try:
         if args.command == "recognize":
             service.recognizer.load(store)
@@ -173,6 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_operate(_canonical_sids(args)))
     except ServiceError as error:
         print(f"error: {error.message}", file=sys.stderr)
+        return 1
+    except keyfile.KeyFileError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
 
 

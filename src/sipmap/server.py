@@ -12,7 +12,9 @@ from typing import Any
 
 import uvicorn
 
+from . import keyfile
 from .api.app import create_app
+from .core.errors import ServiceError
 from .service import open_service
 from .store.open import open_store
 
@@ -24,7 +26,12 @@ SWITCH_INTERVAL = 0.0002  # seconds
 GC_THRESHOLDS = (50_000, 50, 100)
 
 
-async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: str | None) -> None:
+async def _main(
+    args: argparse.Namespace,
+    account_sid: str | None,
+    auth_token: str | None,
+    credential_key: str | None,
+) -> None:
     # Background threads (the store's writer, a recogniser rebuild) hold the GIL in
     # stretches; at the default 5 ms switch interval the event loop waits up to 5 ms
     # for it each time (measured: 6 ms median heartbeat gaps during a rebuild). A
@@ -33,14 +40,20 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
     gc.set_threshold(*GC_THRESHOLDS)
     if not 0 <= args.min_mapping_prefix <= 32:
         raise ValueError("--min-mapping-prefix must be from 0 to 32")
+    key = keyfile.resolve(args.db, args.credential_key_file, credential_key)
     store = open_store(args.db)
     service = open_service(
         store,
         sip_domain_suffix=args.sip_domain_suffix,
         min_mapping_prefix=args.min_mapping_prefix,
+        credential_key=key,
     )
-    # Before the load, so a mistaken environment is reported at once.
-    account, token = await service.accounts.ensure_bootstrap(account_sid, auth_token)
+    try:
+        # Before the load, so a mistaken environment or key is reported at once.
+        account, token = await service.accounts.ensure_bootstrap(account_sid, auth_token)
+    except BaseException:
+        await store.close()
+        raise
     # Off the loop: at a million mappings the load takes a while.
     await asyncio.to_thread(service.recognizer.load, store)
     if token is not None:
@@ -74,7 +87,12 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
         await store.close()
 
 
-def serve(args: argparse.Namespace, account_sid: str | None, auth_token: str | None) -> int:
+def serve(
+    args: argparse.Namespace,
+    account_sid: str | None = None,
+    auth_token: str | None = None,
+    credential_key: str | None = None,
+) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
     try:
         import uvloop
@@ -83,8 +101,11 @@ def serve(args: argparse.Namespace, account_sid: str | None, auth_token: str | N
     except ImportError:  # pragma: no cover - uvloop is not built for every platform
         run = asyncio.run
     try:
-        run(_main(args, account_sid, auth_token))
+        run(_main(args, account_sid, auth_token, credential_key))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except ServiceError as error:
+        print(f"error: {error.message}", file=sys.stderr)
         return 2
     return 0

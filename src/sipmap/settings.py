@@ -26,6 +26,14 @@ SERVE_SETTINGS = (
         "(postgresql://user@host:port/dbname) whose database several nodes may share.",
     ),
     Setting(
+        "credential_key_file",
+        "--credential-key-file",
+        None,
+        "File holding the key credentials are hashed under (64 hex digits, mode 0600). "
+        "Default: the database path plus .key, created on first start; a PostgreSQL "
+        "database needs this or SIPMAP_CREDENTIAL_KEY, the same on every node.",
+    ),
+    Setting(
         "public_base_url",
         "--public-base-url",
         None,
@@ -75,5 +83,12 @@ ENVIRONMENT = (
         "Auth token of the bootstrap account. Without both variables an account is generated "
         "on first start and its token printed once.",
         env="SIPMAP_AUTH_TOKEN",
+    ),
+    Setting(
+        "credential_key",
+        "",
+        None,
+        "The key credentials are hashed under, as 64 hex digits; instead of a key file.",
+        env="SIPMAP_CREDENTIAL_KEY",
     ),
 )

@@ -20,6 +20,7 @@ from ..core.models import Account, ApiKey
 from ..core.paging import Page, PageRequest
 from ..store.base import Tx
 from .context import Context
+from .credentials import CredentialHasher
 
 MAX_SUBACCOUNTS = 1000
 # How long a verified credential is trusted without looking at the store again.
@@ -65,31 +66,14 @@ def new_secret() -> str:
 class AccountService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self._salt: bytes | None = None
+        self._hasher = CredentialHasher(ctx.store, ctx.credential_key)
         # sha256(credentials) -> (principal, expiry on the monotonic clock)
         self._verified: dict[bytes, tuple[Principal, float]] = {}
 
     # -- credentials ----------------------------------------------------------
 
-    async def _hasher(self) -> bytes:
-        # Tokens and secrets are 128-bit random values, so a keyed fast hash is the
-        # right tool (a slow KDF would cost every request and protect nothing more).
-        # The key is per database: a leaked table cannot be matched against another.
-        if self._salt is None:
-
-            def load(tx: Tx) -> str:
-                salt = tx.get_setting("credential_salt")
-                if salt is None:
-                    salt = secrets.token_hex(32)
-                    tx.set_setting("credential_salt", salt)
-                return salt
-
-            self._salt = bytes.fromhex(await self.ctx.store.write(load))
-        return self._salt
-
     async def hash_secret(self, secret: str) -> str:
-        salt = await self._hasher()
-        return hmac.new(salt, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+        return await self._hasher.hash(secret)
 
     def recall(self, credentials: bytes) -> Principal | None:
         """Whom `credentials` (an encoding of one username and password, such as an
