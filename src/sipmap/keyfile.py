@@ -89,9 +89,7 @@ def _create(path: Path) -> bytes:
         _sync_directory(path.parent)
         return key
     except OSError as error:
-        raise KeyFileError(
-            f"cannot create credential key file {path}: {error.strerror}"
-        ) from None
+        raise KeyFileError(f"cannot create credential key file {path}: {error.strerror}") from None
     finally:
         with contextlib.suppress(OSError):
             temporary.unlink()
