@@ -40,6 +40,8 @@ async def _main(
     gc.set_threshold(*GC_THRESHOLDS)
     if not 0 <= args.min_mapping_prefix <= 32:
         raise ValueError("--min-mapping-prefix must be from 0 to 32")
+    if args.login_failures_per_source < 0 or args.login_failures_per_account < 0:
+        raise ValueError("--login-failures-per-source and -per-account must be 0 or more")
     key = keyfile.resolve(args.db, args.credential_key_file, credential_key)
     store = open_store(args.db)
     service = open_service(
@@ -47,6 +49,8 @@ async def _main(
         sip_domain_suffix=args.sip_domain_suffix,
         min_mapping_prefix=args.min_mapping_prefix,
         credential_key=key,
+        login_failures_per_source=args.login_failures_per_source,
+        login_failures_per_account=args.login_failures_per_account,
     )
     try:
         # Before the load, so a mistaken environment or key is reported at once.

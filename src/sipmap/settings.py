@@ -60,6 +60,20 @@ SERVE_SETTINGS = (
         "Requests handled at once; beyond it the API answers 429 (code 20429).",
     ),
     Setting(
+        "login_failures_per_source",
+        "--login-failures-per-source",
+        10,
+        "Failed logins a client address (an IPv6 /64) may make per minute, in a burst or "
+        "spread out; beyond it its logins get 429 (code 20429) with Retry-After. 0: no limit.",
+    ),
+    Setting(
+        "login_failures_per_account",
+        "--login-failures-per-account",
+        100,
+        "Failed logins per minute naming one account or API key SID; beyond it logins as "
+        "it get 429 (code 20429), except from addresses it has logged in from. 0: no limit.",
+    ),
+    Setting(
         "log_level",
         "--log-level",
         "info",

@@ -33,6 +33,9 @@ class Context:
     new_sid: SidFactory = random_sid
     sip_domain_suffix: str = "sip.twilio.com"
     min_mapping_prefix: int = 8
+    # Failed logins allowed per minute (0: no limit); see core/throttle.py.
+    login_failures_per_source: int = 10
+    login_failures_per_account: int = 100
     publisher: Publisher = field(default_factory=NullPublisher)
     # The key credentials are hashed under (keyfile.py); kept outside the database.
     # The default, a new random key, suits a store used by this context alone.
