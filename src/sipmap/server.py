@@ -15,8 +15,10 @@ import uvicorn
 from . import keyfile
 from .api.app import create_app
 from .core.errors import ServiceError
-from .service import open_service
+from .service import Service, open_service
 from .store.open import open_store
+
+log = logging.getLogger("sipmap.server")
 
 SWITCH_INTERVAL = 0.0002  # seconds
 # The cyclic GC's youngest generation is collected after this many net allocations
@@ -40,6 +42,8 @@ async def _main(
     gc.set_threshold(*GC_THRESHOLDS)
     if not 0 <= args.min_mapping_prefix <= 32:
         raise ValueError("--min-mapping-prefix must be from 0 to 32")
+    if args.page_token_lifetime < 1:
+        raise ValueError("--page-token-lifetime must be at least 1 second")
     if args.login_failures_per_source < 0 or args.login_failures_per_account < 0:
         raise ValueError("--login-failures-per-source and -per-account must be 0 or more")
     key = keyfile.resolve(args.db, args.credential_key_file, credential_key)
@@ -85,10 +89,23 @@ async def _main(
         lifespan="off",
     )
     server = uvicorn.Server(config)
+    upkeep = asyncio.create_task(_prune_tombstones(service, args.page_token_lifetime))
     try:
         await server.serve()
     finally:
+        upkeep.cancel()
         await store.close()
+
+
+async def _prune_tombstones(service: Service, lifetime: int) -> None:
+    """Forget deleted items' places once no page token can need them, from time to time."""
+    interval = max(1.0, min(lifetime / 10, 3600.0))
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await service.prune_tombstones(lifetime)
+        except Exception:  # a store that is briefly away: try again next time
+            log.exception("pruning tombstones failed")
 
 
 def serve(

@@ -74,6 +74,14 @@ SERVE_SETTINGS = (
         "it get 429 (code 20429), except from addresses it has logged in from. 0: no limit.",
     ),
     Setting(
+        "page_token_lifetime",
+        "--page-token-lifetime",
+        86400,
+        "Seconds a PageToken stays valid after it was issued, even if the item it names is "
+        "deleted; deleted items' places are forgotten after this (checked every tenth of it, "
+        "at most hourly).",
+    ),
+    Setting(
         "log_level",
         "--log-level",
         "info",

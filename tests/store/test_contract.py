@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
@@ -434,6 +435,23 @@ def test_tombstoned_tokens_keep_their_place(seven: Harness) -> None:
     assert page_of(seven, 3, 1, after=sid("IL", 30), account_sid=TOP.sid) == ([10, 60, 70], False)
     assert page_of(seven, 2, 1, before=sid("IL", 20), account_sid=TOP.sid) == ([50, 40], True)
     assert page_of(seven, 3, 1, after=sid("IL", 20), account_sid=TOP.sid) == ([10, 60, 70], False)
+
+
+def test_tombstones_are_pruned_by_age(seven: Harness) -> None:
+    # Issue 10, finding 10: every delete left a row forever.
+    seven.write(lambda tx: tx.delete(IpRecord, sid=sid("IL", 30)))
+    now = int(time.time())
+
+    # Deleted just now: younger than any lifetime, so kept, and its token still works.
+    assert seven.write(lambda tx: tx.prune_tombstones(now - 60)) == 0
+    assert page_of(seven, 3, 1, after=sid("IL", 30), account_sid=TOP.sid) == ([20, 10, 60], True)
+    # Once older than the cut-off it is gone, and a token naming it is refused.
+    assert seven.write(lambda tx: tx.prune_tombstones(now + 2)) == 1
+    assert seven.write(lambda tx: tx.prune_tombstones(now + 2)) == 0
+    with pytest.raises(InvalidPageToken):
+        page_of(seven, 3, 1, after=sid("IL", 30), account_sid=TOP.sid)
+    # Pruning forgets only deleted items: the living keep their places.
+    assert page_of(seven, 3, 1, after=sid("IL", 40), account_sid=TOP.sid) == ([20, 10, 60], True)
 
 
 def test_positions_are_never_reused(seeded: Harness) -> None:

@@ -40,10 +40,25 @@ class Dialect:
     false: str
     insert_ignore: str  # "INSERT ... {rest}" that skips rows violating a unique key
     name: str
+    now: str  # the current time in whole seconds since the epoch
 
 
-SQLITE = Dialect("?", "1", "0", "INSERT OR IGNORE INTO {rest}", "sqlite")
-POSTGRES = Dialect("%s", "TRUE", "FALSE", "INSERT INTO {rest} ON CONFLICT DO NOTHING", "postgres")
+SQLITE = Dialect(
+    "?",
+    "1",
+    "0",
+    "INSERT OR IGNORE INTO {rest}",
+    "sqlite",
+    "CAST(strftime('%s', 'now') AS INTEGER)",
+)
+POSTGRES = Dialect(
+    "%s",
+    "TRUE",
+    "FALSE",
+    "INSERT INTO {rest} ON CONFLICT DO NOTHING",
+    "postgres",
+    "CAST(extract(epoch FROM now()) AS BIGINT)",
+)
 
 F = TypeVar("F")  # what a caller tracks each job by (e.g. its future)
 
@@ -148,7 +163,8 @@ class SqlTx:
         """Delete matching rows, remembering their place so page tokens naming them still work."""
         table, p = TABLES[model], self.dialect.param
         clause, params = self._where(where)
-        rest = f"tombstones (tbl, sid, seq, scope) SELECT {p}, sid, seq, {SCOPES[model]} "
+        rest = "tombstones (tbl, sid, seq, scope, deleted_at) "
+        rest += f"SELECT {p}, sid, seq, {SCOPES[model]}, {self.dialect.now} "
         rest += f"FROM {table} WHERE {clause}"
         self._conn.execute(self.dialect.insert_ignore.format(rest=rest), [table, *params])
         return int(self._conn.execute(f"DELETE FROM {table} WHERE {clause}", params).rowcount)
@@ -191,6 +207,11 @@ class SqlTx:
             tail = f"ORDER BY seq LIMIT {p} OFFSET {p}"
             items = self._select(model, where, tail, size + 1, request.page * size)
         return Page(items[:size], request, len(items) > size)
+
+    def prune_tombstones(self, deleted_before: int) -> int:
+        p = self.dialect.param
+        sql = f"DELETE FROM tombstones WHERE deleted_at < {p}"
+        return int(self._conn.execute(sql, (deleted_before,)).rowcount)
 
     def overlaps_outside_family(self, network: int, prefix_len: int, family_sid: str) -> bool:
         # Networks nest or are disjoint, so an overlapping network either starts inside
