@@ -217,10 +217,12 @@ class SqlTx:
         # Networks nest or are disjoint, so an overlapping network either starts inside
         # ours with a prefix at least as long (one index range), or contains ours: then
         # it is ours masked to its own, shorter, prefix (one index probe per length).
+        # The family's accounts are read once (the subquery is not correlated); a row
+        # is then judged from the index alone (network, prefix_len, account_sid).
         p = self.dialect.param
         foreign = (
-            "SELECT 1 FROM source_ip_mappings m JOIN accounts a ON a.sid = m.account_sid "
-            f"WHERE a.owner_account_sid <> {p} AND "
+            "SELECT 1 FROM source_ip_mappings m WHERE m.account_sid NOT IN "
+            f"(SELECT sid FROM accounts WHERE owner_account_sid = {p}) AND "
         )
         last = network | ((1 << (32 - prefix_len)) - 1)
         inside = f"m.network BETWEEN {p} AND {p} AND m.prefix_len >= {p}"

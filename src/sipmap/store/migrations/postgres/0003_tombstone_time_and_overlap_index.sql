@@ -3,3 +3,8 @@
 ALTER TABLE tombstones ADD COLUMN deleted_at BIGINT NOT NULL DEFAULT 0;
 UPDATE tombstones SET deleted_at = CAST(extract(epoch FROM now()) AS BIGINT);
 CREATE INDEX tombstones_deleted_at ON tombstones (deleted_at);
+
+-- The overlap check of a new mapping (sqltx.overlaps_outside_family) judges each
+-- mapping in a range by its account from the index alone.
+DROP INDEX source_ip_mappings_network;
+CREATE INDEX source_ip_mappings_network ON source_ip_mappings (network, prefix_len, account_sid);
