@@ -15,7 +15,10 @@ import uvicorn
 from . import keyfile
 from .api.app import create_app
 from .core.errors import ServiceError
+from .metrics import REGISTRY
 from .service import Service, open_service
+from .sip.counters import SipCounters
+from .sip.setup import StartupError, bind_sockets, build_edge, edge_config
 from .store.open import open_store
 
 log = logging.getLogger("sipmap.server")
@@ -46,7 +49,18 @@ async def _main(
         raise ValueError("--page-token-lifetime must be at least 1 second")
     if args.login_failures_per_source < 0 or args.login_failures_per_account < 0:
         raise ValueError("--login-failures-per-source and -per-account must be 0 or more")
-    key = keyfile.resolve(args.db, args.credential_key_file, credential_key)
+    # The SIP sockets first: a taken port is reported before anything else happens
+    # (no store opened, no credentials created or printed).
+    if args.sip_host is None:
+        args.sip_host = args.host
+    sip_sockets = bind_sockets(args.sip_host, args.sip_port) if args.sip_port else []
+    try:
+        sip_config = edge_config(args, sip_sockets) if sip_sockets else None
+        key = keyfile.resolve(args.db, args.credential_key_file, credential_key)
+    except (StartupError, keyfile.KeyFileError):
+        for sock in sip_sockets:
+            sock.close()
+        raise
     store = open_store(args.db)
     service = open_service(
         store,
@@ -90,10 +104,19 @@ async def _main(
     )
     server = uvicorn.Server(config)
     upkeep = asyncio.create_task(_prune_tombstones(service, args.page_token_lifetime))
+    edge = None
     try:
+        if sip_config is not None:
+            counters = SipCounters(REGISTRY)
+            edge = build_edge(args, sip_config, service.recognizer.recognize, counters)
+            await edge.start(sip_sockets)
         await server.serve()
     finally:
         upkeep.cancel()
+        if edge is not None:
+            await edge.close()
+        for sock in sip_sockets:
+            sock.close()
         await store.close()
 
 
