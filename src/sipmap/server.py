@@ -13,6 +13,8 @@ from typing import Any
 import uvicorn
 
 from .api.app import create_app
+from .api.connection import Limits, fit_connections, protocol_class
+from .api.limits import TenantLimits
 from .service import open_service
 from .store.open import open_store
 
@@ -49,9 +51,22 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
         service,
         public_base_url=args.public_base_url,
         max_concurrent=args.max_concurrent_requests,
+        tenants=TenantLimits(args.max_account_requests, args.max_account_body_bytes),
+        body_timeout=args.body_timeout,
+    )
+    limits = Limits(
+        max_header_bytes=args.max_header_bytes,
+        max_headers=args.max_headers,
+        header_timeout=args.header_timeout,
+        keep_alive_timeout=args.keep_alive_timeout,
+        max_connections=fit_connections(args.max_connections),
     )
     config = uvicorn.Config(
         app,
+        # httptools' parser, with the limits uvicorn lacks (api/connection.py).
+        http=protocol_class(limits),
+        ws="none",
+        timeout_keep_alive=args.keep_alive_timeout,
         host=args.host,
         port=args.port,
         log_level=args.log_level,

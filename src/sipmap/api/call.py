@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -11,10 +12,11 @@ from typing import Any
 import orjson
 
 from ..core.models import Account
-from ..core.paging import PageRequest
+from ..core.paging import PAGE_RULE, PageRequest
 from ..service import Principal, Service
 from ..service.accounts import AuthenticationFailed
-from .params import MAX_BODY_BYTES, BodyTooLarge, IncompleteBody, Params
+from .limits import TenantLimits
+from .params import MAX_BODY_BYTES, BodyTimeout, BodyTooLarge, IncompleteBody, Params
 
 # ASGI, typed as loosely as the spec is.
 Scope = MutableMapping[str, Any]
@@ -55,6 +57,16 @@ class Call:
         self.principal: Principal | None = None
         self._form: Params | None = None
         self._base_url: str | None = None
+        self._tenants: TenantLimits | None = None
+        self._tenant = ""
+        self._body_timeout = 0.0
+        self.reserved = 0  # body bytes reserved against the tenant's share
+
+    def limit_body(self, tenants: TenantLimits, tenant: str, timeout: float) -> None:
+        """Account the body to `tenant`'s share, and read it within `timeout` seconds."""
+        self._tenants = tenants
+        self._tenant = tenant
+        self._body_timeout = timeout
 
     def header(self, name: bytes) -> str | None:
         value = _header(self.scope, name)
@@ -97,18 +109,42 @@ class Call:
 
     async def form(self) -> Params:
         if self._form is None:
-            body = b""
-            more = True
-            while more:
-                message = await self.receive()
-                if message["type"] != "http.request":  # http.disconnect mid-body
-                    raise IncompleteBody()
-                body += message.get("body", b"")
-                if len(body) > MAX_BODY_BYTES:
-                    raise BodyTooLarge()
-                more = message.get("more_body", False)
+            body = await self._read_body()
             self._form = Params.from_body(self.header(b"content-type"), body)
         return self._form
+
+    async def _read_body(self) -> bytes:
+        declared = self.header(b"content-length")
+        if declared is not None:
+            # The HTTP parser has checked it is a number; refuse before reading.
+            if int(declared) > MAX_BODY_BYTES:
+                raise BodyTooLarge()
+            self._reserve(int(declared))
+        body = b""
+        more = True
+        try:
+            # One deadline for the whole body, so a client trickling it a byte at a
+            # time cannot hold a request slot for long.
+            async with asyncio.timeout(self._body_timeout or None):
+                while more:
+                    message = await self.receive()
+                    if message["type"] != "http.request":  # http.disconnect mid-body
+                        raise IncompleteBody()
+                    chunk = message.get("body", b"")
+                    if len(body) + len(chunk) > MAX_BODY_BYTES:
+                        raise BodyTooLarge()
+                    if declared is None:  # chunked: reserved as it comes
+                        self._reserve(len(chunk))
+                    body += chunk
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            raise BodyTimeout() from None
+        return body
+
+    def _reserve(self, size: int) -> None:
+        if self._tenants is not None and size:
+            self._tenants.reserve(self._tenant, size)
+            self.reserved += size
 
     def query(self) -> Params:
         return Params.decode(self.scope.get("query_string", b""))
@@ -118,7 +154,7 @@ class Call:
         rule = "must be an integer from 1 to 1000"
         return PageRequest.create(
             query.integer("PageSize", rule),
-            query.integer("Page", "must be a non-negative integer"),
+            query.integer("Page", PAGE_RULE),
             query.text("PageToken"),
         )
 

@@ -17,6 +17,9 @@ T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+# The largest Page taken: as many digits as the edge's integer parser reads (12).
+MAX_PAGE = 10**12 - 1
+PAGE_RULE = f"must be an integer from 0 to {MAX_PAGE}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +35,8 @@ class PageRequest:
         if not 1 <= size <= MAX_PAGE_SIZE:
             raise InvalidParameter("page_size", f"must be an integer from 1 to {MAX_PAGE_SIZE}")
         number = 0 if page is None else page
-        if number < 0:
-            raise InvalidParameter("page", "must be a non-negative integer")
+        if not 0 <= number <= MAX_PAGE:
+            raise InvalidParameter("page", PAGE_RULE)
         if token is None:
             return PageRequest(size, number)
         # The inverse of token_after / token_before.

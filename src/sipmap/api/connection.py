@@ -1,0 +1,229 @@
+"""HTTP/1.1 connections: uvicorn's httptools protocol, plus the limits it lacks.
+
+uvicorn bounds nothing a client sends before the application sees a request: no
+limit on header size or count (httptools joins a header's pieces with `+=`, so a
+32 MiB header trickled in is quadratic CPU), no deadline for the request head (any
+byte re-arms its keep-alive timer), no timer at all on a connection that never
+sends a byte, and no cap on open connections (at the open-file limit, accept()
+fails and every new client waits). This subclass adds them through the parser's
+own callbacks and uvicorn's hooks — it parses nothing itself:
+
+- head size: bytes of an unfinished head are counted as they arrive (so a huge
+  header is refused after the first read, not buffered), and the finished head's
+  request line and headers are measured exactly in the callbacks; over
+  `max_header_bytes`, or more than `max_headers` headers: 431.
+- head deadline: from its first byte, a head must be complete in `header_timeout`
+  seconds (slowloris), else 408 and the connection closes.
+- idle: a connection with no request in progress — new, or kept alive between
+  requests — is closed after `keep_alive_timeout` seconds without a byte.
+- open connections: at most `max_connections`; a new connection beyond it closes
+  the connection that has been waiting longest without a request in the
+  application (idle, or still sending its head), or is itself closed if every
+  one is in the application.
+- a response sent before the request body was read to its end closes the
+  connection, so a body trickled after an early answer holds nothing.
+- a request the parser rejects (say, a NUL byte in a header) gets Twilio's error
+  body instead of uvicorn's plain-text 400.
+
+The body deadline and fair sharing live in the application (call.py, limits.py),
+where the request's account is known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ..core.errors import ServiceError
+from .call import encode_json
+from .errors import error_body
+
+log = logging.getLogger("sipmap.api")
+
+# File descriptors kept for everything but client connections: the listening
+# sockets, database files and connections, logs.
+RESERVED_FDS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_header_bytes: int = 16 * 1024
+    max_headers: int = 100
+    header_timeout: float = 10.0
+    keep_alive_timeout: float = 5.0
+    max_connections: int = 1000
+
+
+class HeadTooLarge(ServiceError):
+    status = 431
+    message = "Request header fields too large"
+
+
+class HeadTimeout(ServiceError):
+    status = 408
+    message = "Request headers not received in time"
+
+
+class MalformedRequest(ServiceError):
+    message = "Invalid HTTP request"
+
+
+def error_response(error: ServiceError) -> bytes:
+    """A complete HTTP/1.1 response with Twilio's error body, closing the connection."""
+    body = encode_json(error_body(error, ""))
+    head = (
+        f"HTTP/1.1 {error.status} {error.message}\r\n"
+        "content-type: application/json; charset=utf-8\r\n"
+        f"content-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def fit_connections(wanted: int) -> int:
+    """How many connections the open-file limit allows, raising the soft limit if needed."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = wanted + RESERVED_FDS
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+        if soft < needed:
+            fitted = max(1, soft - RESERVED_FDS)
+            log.warning("open-file limit %d: at most %d connections, not %d", soft, fitted, wanted)
+            return fitted
+    return wanted
+
+
+class LimitedProtocol(HttpToolsProtocol):
+    # Set per server by protocol_class().
+    limits: ClassVar[Limits]
+    # Connections that may be closed to admit a new one, longest-waiting first
+    # (a dict keeps insertion order; re-inserting moves one to the end).
+    evictable: ClassVar[dict[LimitedProtocol, None]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.head_bytes = 0  # bytes received while the current head is unfinished
+        self.head_size = 0  # the finished part of the head, measured exactly
+        self.header_count = 0
+        self.in_head = True
+        self.head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        if len(self.connections) > self.limits.max_connections:
+            if not self.evictable:
+                transport.close()
+                return
+            oldest = next(iter(self.evictable))
+            del self.evictable[oldest]
+            oldest.transport.close()
+        self.evictable[self] = None
+        # uvicorn arms its keep-alive timer only after a response.
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.evictable.pop(self, None)
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.in_head:
+            if self.head_timer is None:
+                self.head_timer = self.loop.call_later(
+                    self.limits.header_timeout, self._reject, HeadTimeout()
+                )
+            self.head_bytes += len(data)
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # no upgrades are served (ws="none"); the request is answered as is
+        except httptools.HttpParserError as failure:
+            # An error raised in one of our callbacks comes back as the context.
+            cause = failure.__context__
+            self._reject(cause if isinstance(cause, ServiceError) else MalformedRequest())
+            return
+        if self.in_head and self.head_bytes > self.limits.max_header_bytes:
+            self._reject(HeadTooLarge())
+
+    def _reject(self, error: ServiceError) -> None:
+        self._cancel_head_timer()
+        if not self.transport.is_closing():
+            self.transport.write(error_response(error))
+            self.transport.close()
+
+    def _cancel_head_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def send_400_response(self, msg: str) -> None:
+        self._reject(MalformedRequest())
+
+    # Parser callbacks
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.head_size = 0
+        self.header_count = 0
+
+    def on_url(self, url: bytes) -> None:
+        self.head_size += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_count += 1
+        self.head_size += len(name) + len(value) + 4  # ": " and CRLF
+        if self.header_count > self.limits.max_headers:
+            raise HeadTooLarge(f"More than {self.limits.max_headers} request header fields")
+        if self.head_size > self.limits.max_header_bytes:
+            raise HeadTooLarge()
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        if self.head_size > self.limits.max_header_bytes:
+            raise HeadTooLarge()
+        self._cancel_head_timer()
+        self.in_head = False
+        self.head_bytes = 0
+        self.evictable.pop(self, None)  # in the application now
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self.in_head = True  # what comes next is the next request's head
+
+    def on_response_complete(self) -> None:
+        if self.cycle.more_body:
+            # Answered before its body was all read (an error, a body timeout): the
+            # rest of the body would be read and thrown away; close instead.
+            self.server_state.total_requests += 1
+            self.transport.close()
+            return
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self.evictable[self] = None
+
+
+def protocol_class(limits: Limits) -> type[LimitedProtocol]:
+    """The protocol class for one server: its limits, and its own set of connections."""
+
+    class Protocol(LimitedProtocol):
+        pass
+
+    Protocol.limits = limits
+    Protocol.evictable = {}
+    return Protocol
