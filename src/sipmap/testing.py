@@ -64,11 +64,14 @@ def start_server(
     account_sid: str = DEFAULT_ACCOUNT_SID,
     auth_token: str = DEFAULT_AUTH_TOKEN,
     ready_timeout: float = 20.0,
+    command_prefix: Sequence[str] = (),
 ) -> RunningServer:
-    """Start `sipmap serve` on `db` and wait until it answers; stop it with `.stop()`."""
+    """Start `sipmap serve` on `db` and wait until it answers; stop it with `.stop()`.
+    `command_prefix` runs it under another command (say, `prlimit --nofile=1024 --`)."""
     port = port or free_port()
     env = {**os.environ, "SIPMAP_ACCOUNT_SID": account_sid, "SIPMAP_AUTH_TOKEN": auth_token}
     command: Sequence[str] = (
+        *command_prefix,
         sys.executable, "-m", "sipmap.cli", "serve", "--port", str(port), "--db", str(db),
         "--log-level", "warning", *extra_args,
     )  # fmt: skip
