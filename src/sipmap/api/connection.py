@@ -161,9 +161,13 @@ class LimitedProtocol(HttpToolsProtocol):
 
     def _reject(self, error: ServiceError) -> None:
         self._cancel_head_timer()
-        if not self.transport.is_closing():
+        if self.transport.is_closing():
+            return
+        # While an earlier (pipelined) request is still being answered, a response
+        # written now would land inside that one: just close.
+        if self.cycle is None or self.cycle.response_complete:
             self.transport.write(error_response(error))
-            self.transport.close()
+        self.transport.close()
 
     def _cancel_head_timer(self) -> None:
         if self.head_timer is not None:
