@@ -40,7 +40,8 @@ TARGETS = {"fetch": 0.6, "create": 0.4}
 
 
 def wrk(url: str, connections: int, seconds: int, script: Path | None, auth: bool) -> float:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    # A generous timeout: on the shared machine a request can wait seconds for a core.
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "30s"]
     if auth:
         token = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
         cmd += ["-H", f"Authorization: Basic {token}"]
