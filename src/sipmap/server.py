@@ -52,12 +52,12 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
         public_base_url=args.public_base_url,
         max_concurrent=args.max_concurrent_requests,
         tenants=TenantLimits(args.max_account_requests, args.max_account_body_bytes),
-        body_timeout=args.body_timeout,
     )
     limits = Limits(
         max_header_bytes=args.max_header_bytes,
         max_headers=args.max_headers,
         header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
         keep_alive_timeout=args.keep_alive_timeout,
         max_connections=fit_connections(args.max_connections),
     )

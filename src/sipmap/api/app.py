@@ -73,7 +73,6 @@ class App:
         public_base_url: str | None,
         max_concurrent: int,
         tenants: TenantLimits,
-        body_timeout: float,
     ) -> None:
         self.service = service
         self.router: Router[Handler] = Router(table)
@@ -81,7 +80,6 @@ class App:
         self.max_concurrent = max_concurrent
         self.in_flight = 0
         self.tenants = tenants
-        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan and websockets: nothing to do
@@ -117,7 +115,7 @@ class App:
             principal = await call.authenticate()
             self.tenants.enter(principal.tenant)
             tenant = principal.tenant
-            call.limit_body(self.tenants, tenant, self.body_timeout)
+            call.limit_body(self.tenants, tenant)
             reply = await handler(call)
             await _respond(send, started, reply.status, reply.body)
         except ServiceError as error:
@@ -139,7 +137,6 @@ def create_app(
     public_base_url: str | None = None,
     max_concurrent: int = 1000,
     tenants: TenantLimits | None = None,
-    body_timeout: float = 10.0,
 ) -> App:
     table: dict[str, Mapping[str, Handler]] = {
         **v1.ROUTES,
@@ -150,4 +147,4 @@ def create_app(
     base = public_base_url.rstrip("/") if public_base_url else None
     if tenants is None:
         tenants = TenantLimits(max_concurrent, max_concurrent * MAX_BODY_BYTES)
-    return App(service, table, base, max_concurrent, tenants, body_timeout)
+    return App(service, table, base, max_concurrent, tenants)

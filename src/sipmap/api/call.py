@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -16,7 +15,7 @@ from ..core.paging import PAGE_RULE, PageRequest
 from ..service import Principal, Service
 from ..service.accounts import AuthenticationFailed
 from .limits import TenantLimits
-from .params import MAX_BODY_BYTES, BodyTimeout, BodyTooLarge, IncompleteBody, Params
+from .params import MAX_BODY_BYTES, BodyTooLarge, IncompleteBody, Params
 
 # ASGI, typed as loosely as the spec is.
 Scope = MutableMapping[str, Any]
@@ -59,14 +58,12 @@ class Call:
         self._base_url: str | None = None
         self._tenants: TenantLimits | None = None
         self._tenant = ""
-        self._body_timeout = 0.0
         self.reserved = 0  # body bytes reserved against the tenant's share
 
-    def limit_body(self, tenants: TenantLimits, tenant: str, timeout: float) -> None:
-        """Account the body to `tenant`'s share, and read it within `timeout` seconds."""
+    def limit_body(self, tenants: TenantLimits, tenant: str) -> None:
+        """Account the body to `tenant`'s share (its deadline is the connection's)."""
         self._tenants = tenants
         self._tenant = tenant
-        self._body_timeout = timeout
 
     def header(self, name: bytes) -> str | None:
         value = _header(self.scope, name)
@@ -122,23 +119,17 @@ class Call:
             self._reserve(int(declared))
         body = b""
         more = True
-        try:
-            # One deadline for the whole body, so a client trickling it a byte at a
-            # time cannot hold a request slot for long.
-            async with asyncio.timeout(self._body_timeout or None):
-                while more:
-                    message = await self.receive()
-                    if message["type"] != "http.request":  # http.disconnect mid-body
-                        raise IncompleteBody()
-                    chunk = message.get("body", b"")
-                    if len(body) + len(chunk) > MAX_BODY_BYTES:
-                        raise BodyTooLarge()
-                    if declared is None:  # chunked: reserved as it comes
-                        self._reserve(len(chunk))
-                    body += chunk
-                    more = message.get("more_body", False)
-        except TimeoutError:
-            raise BodyTimeout() from None
+        while more:
+            message = await self.receive()
+            if message["type"] != "http.request":  # http.disconnect mid-body
+                raise IncompleteBody()
+            chunk = message.get("body", b"")
+            if len(body) + len(chunk) > MAX_BODY_BYTES:
+                raise BodyTooLarge()
+            if declared is None:  # chunked: reserved as it comes
+                self._reserve(len(chunk))
+            body += chunk
+            more = message.get("more_body", False)
         return body
 
     def _reserve(self, size: int) -> None:

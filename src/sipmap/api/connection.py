@@ -9,11 +9,17 @@ fails and every new client waits). This subclass adds them through the parser's
 own callbacks and uvicorn's hooks — it parses nothing itself:
 
 - head size: bytes of an unfinished head are counted as they arrive (so a huge
-  header is refused after the first read, not buffered), and the finished head's
-  request line and headers are measured exactly in the callbacks; over
-  `max_header_bytes`, or more than `max_headers` headers: 431.
+  header is refused after the first read, not buffered); a head that may have
+  passed `max_header_bytes` within one read is measured exactly when it is
+  complete, and its fields counted (`max_headers`): 431. A head's fields are
+  counted once it is complete: within the byte limit plus one read, a flood of
+  tiny fields costs no more per byte than a flood of small requests.
 - head deadline: from its first byte, a head must be complete in `header_timeout`
   seconds (slowloris), else 408 and the connection closes.
+- body deadline: from the end of the head, the body must be complete in
+  `body_timeout` seconds, else 408 and the connection closes (the application's
+  wait for the body ends with http.disconnect), so a trickled body cannot hold a
+  request slot.
 - idle: a connection with no request in progress — new, or kept alive between
   requests — is closed after `keep_alive_timeout` seconds without a byte.
 - open connections: at most `max_connections`; a new connection beyond it closes
@@ -25,8 +31,7 @@ own callbacks and uvicorn's hooks — it parses nothing itself:
 - a request the parser rejects (say, a NUL byte in a header) gets Twilio's error
   body instead of uvicorn's plain-text 400.
 
-The body deadline and fair sharing live in the application (call.py, limits.py),
-where the request's account is known.
+Fair sharing lives in the application (limits.py), where the account is known.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class Limits:
     max_header_bytes: int = 16 * 1024
     max_headers: int = 100
     header_timeout: float = 10.0
+    body_timeout: float = 10.0
     keep_alive_timeout: float = 5.0
     max_connections: int = 1000
 
@@ -72,6 +78,11 @@ class HeadTimeout(ServiceError):
 
 class MalformedRequest(ServiceError):
     message = "Invalid HTTP request"
+
+
+class BodyTimeout(ServiceError):
+    status = 408
+    message = "Request body not received in time"
 
 
 def error_response(error: ServiceError) -> bytes:
@@ -111,13 +122,19 @@ class LimitedProtocol(HttpToolsProtocol):
     # (a dict keeps insertion order; re-inserting moves one to the end).
     evictable: ClassVar[dict[LimitedProtocol, None]]
 
+    # The common request arrives whole in one read; it then costs no timer and no
+    # measuring. A timer is armed only when a read leaves a head or body unfinished,
+    # and a head is measured only when more than the limit may have come. Few
+    # overrides, since each one is paid on every request.
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.head_bytes = 0  # bytes received while the current head is unfinished
-        self.head_size = 0  # the finished part of the head, measured exactly
-        self.header_count = 0
-        self.in_head = True
+        # Bytes read since the current head began: a bound on its size. (Bytes after
+        # the end of a request in the same read are not counted: at most one read.)
+        self.head_bytes = 0
+        self.read_size = 0  # the read being parsed
         self.head_timer: asyncio.TimerHandle | None = None
+        self.body_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
@@ -136,15 +153,13 @@ class LimitedProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.evictable.pop(self, None)
-        self._cancel_head_timer()
+        self._cancel_timers()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self.in_head:
-            if self.head_timer is None:
-                self.head_timer = self.loop.call_later(
-                    self.limits.header_timeout, self._reject, HeadTimeout()
-                )
+        self.read_size = len(data)
+        cycle = self.cycle
+        if cycle is None or not cycle.more_body:  # between requests, or in a head
             self.head_bytes += len(data)
         self._unset_keepalive_if_required()
         try:
@@ -156,64 +171,76 @@ class LimitedProtocol(HttpToolsProtocol):
             cause = failure.__context__
             self._reject(cause if isinstance(cause, ServiceError) else MalformedRequest())
             return
-        if self.in_head and self.head_bytes > self.limits.max_header_bytes:
-            self._reject(HeadTooLarge())
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body:  # a body still to come
+            if self.body_timer is None:
+                self.body_timer = self.loop.call_later(self.limits.body_timeout, self._body_late)
+            return
+        if self.body_timer is not None:
+            self.body_timer.cancel()
+            self.body_timer = None
+        if self.head_bytes:  # a head begun and unfinished
+            if self.head_bytes > self.limits.max_header_bytes:
+                self._reject(HeadTooLarge())
+            elif self.head_timer is None:
+                self.head_timer = self.loop.call_later(
+                    self.limits.header_timeout, self._reject, HeadTimeout()
+                )
 
-    def _reject(self, error: ServiceError) -> None:
-        self._cancel_head_timer()
+    def _body_late(self) -> None:
+        self.body_timer = None
+        if self.cycle.response_started:
+            self.transport.close()
+        else:
+            # Closing ends the application's wait for the body (http.disconnect).
+            self._reject(BodyTimeout(), answering=self.cycle)
+
+    def _reject(self, error: ServiceError, answering: Any = None) -> None:
+        """Answer `error` and close. `answering`: the request in progress it answers."""
+        self._cancel_timers()
         if self.transport.is_closing():
             return
         # While an earlier (pipelined) request is still being answered, a response
         # written now would land inside that one: just close.
-        if self.cycle is None or self.cycle.response_complete:
+        if self.cycle is None or self.cycle.response_complete or self.cycle is answering:
             self.transport.write(error_response(error))
         self.transport.close()
 
-    def _cancel_head_timer(self) -> None:
+    def _cancel_timers(self) -> None:
         if self.head_timer is not None:
             self.head_timer.cancel()
             self.head_timer = None
+        if self.body_timer is not None:
+            self.body_timer.cancel()
+            self.body_timer = None
 
     def send_400_response(self, msg: str) -> None:
         self._reject(MalformedRequest())
 
     # Parser callbacks
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self.head_size = 0
-        self.header_count = 0
-
-    def on_url(self, url: bytes) -> None:
-        self.head_size += len(url)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.header_count += 1
-        self.head_size += len(name) + len(value) + 4  # ": " and CRLF
-        if self.header_count > self.limits.max_headers:
-            raise HeadTooLarge(f"More than {self.limits.max_headers} request header fields")
-        if self.head_size > self.limits.max_header_bytes:
-            raise HeadTooLarge()
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
-        if self.head_size > self.limits.max_header_bytes:
+        limits = self.limits
+        if len(self.headers) > limits.max_headers:
+            raise HeadTooLarge(f"More than {limits.max_headers} request header fields")
+        limit = limits.max_header_bytes
+        if (self.head_bytes > limit or self.read_size > limit) and self._head_size() > limit:
             raise HeadTooLarge()
-        self._cancel_head_timer()
-        self.in_head = False
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
         self.head_bytes = 0
         self.evictable.pop(self, None)  # in the application now
         super().on_headers_complete()
 
-    def on_message_complete(self) -> None:
-        super().on_message_complete()
-        self.in_head = True  # what comes next is the next request's head
+    def _head_size(self) -> int:
+        """The request line and header fields, as sent (give or take the separators)."""
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
 
     def on_response_complete(self) -> None:
         if self.cycle.more_body:
-            # Answered before its body was all read (an error, a body timeout): the
-            # rest of the body would be read and thrown away; close instead.
+            # Answered before its body was all read (an error): the rest would be
+            # read and thrown away; close instead.
             self.server_state.total_requests += 1
             self.transport.close()
             return

@@ -23,11 +23,6 @@ class BodyTooLarge(ServiceError):
     message = f"Request body exceeds {MAX_BODY_BYTES} bytes"
 
 
-class BodyTimeout(ServiceError):
-    status = 408
-    message = "Request body not received in time"
-
-
 class IncompleteBody(ServiceError):
     """The client went away before its body was complete: the part that came is no request."""
 
