@@ -92,18 +92,23 @@ def compare(args: argparse.Namespace, other_src: Path) -> None:
         try:
             mine, theirs = scenarios_of(this.base_url, post), scenarios_of(other.base_url, post)
             rates: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in mine}
+            cpu: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in mine}
             for round_ in range(args.rounds):
                 for name in mine:
-                    pair = [mine[name], theirs[name]]
+                    pair = [(mine[name], this), (theirs[name], other)]
                     if round_ % 2:
                         pair.reverse()
-                    measured = [
-                        wrk(url, args.connections, args.seconds, s, a) for url, s, a in pair
-                    ]
+                    measured = []
+                    for (url, script, auth), server in pair:
+                        before = cpu_seconds(server.process.pid)
+                        rate = wrk(url, args.connections, args.seconds, script, auth)
+                        spent = cpu_seconds(server.process.pid) - before
+                        measured.append((rate, spent / (rate * args.seconds) * 1e6))
                     if round_ % 2:
                         measured.reverse()
-                    rates[name][0].append(measured[0])
-                    rates[name][1].append(measured[1])
+                    for side in (0, 1):
+                        rates[name][side].append(measured[side][0])
+                        cpu[name][side].append(measured[side][1])
         finally:
             this.stop()
             other.stop()
@@ -120,6 +125,22 @@ def compare(args: argparse.Namespace, other_src: Path) -> None:
             f"{name:<16}{statistics.median(new):>12.0f}{statistics.median(old):>13.0f}"
             f"{statistics.median(ratios):>8.2f}{spread:>12}"
         )
+    # CPU per request is steadier than req/s when other processes take the cores.
+    print("server CPU per request (user+system from /proc over the run / requests)")
+    print(f"{'scenario':<16}{'this µs':>12}{'other µs':>13}{'ratio':>8}{'range':>12}")
+    for name, (new, old) in cpu.items():
+        ratios = [a / b for a, b in zip(new, old, strict=True)]
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        print(
+            f"{name:<16}{statistics.median(new):>12.1f}{statistics.median(old):>13.1f}"
+            f"{statistics.median(ratios):>8.2f}{spread:>12}"
+        )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process, all its threads, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def write_post_script(folder: Path) -> Path:

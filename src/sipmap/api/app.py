@@ -95,7 +95,6 @@ class App:
             await _respond(send, started, 429, error_body(TooManyRequests(), path), _RETRY)
             return
         self.in_flight += 1
-        tenant: str | None = None
         call: Call | None = None
         try:
             if method == "OPTIONS":  # CORS preflight
@@ -111,11 +110,10 @@ class App:
             handler = handlers.get("GET" if method == "HEAD" else method)
             if handler is None:
                 raise method_not_allowed(path, method, handlers)
-            call = Call(scope, receive, self.service, self.public_base_url, params)
-            principal = await call.authenticate()
-            self.tenants.enter(principal.tenant)
-            tenant = principal.tenant
-            call.limit_body(self.tenants, tenant)
+            call = Call(scope, receive, self.service, self.public_base_url, params, self.tenants)
+            tenant = (await call.authenticate()).tenant
+            self.tenants.enter(tenant)
+            call.tenant = tenant  # from here on, the request holds a share
             reply = await handler(call)
             await _respond(send, started, reply.status, reply.body)
         except ServiceError as error:
@@ -127,8 +125,8 @@ class App:
             await _respond(send, started, 500, error_body(InternalError(), path))
         finally:
             self.in_flight -= 1
-            if tenant is not None:
-                self.tenants.leave(tenant, call.reserved if call is not None else 0)
+            if call is not None and call.tenant is not None:
+                self.tenants.leave(call.tenant, call.reserved)
 
 
 def create_app(

@@ -47,6 +47,7 @@ class Call:
         service: Service,
         public_base_url: str | None,
         path_params: dict[str, str],
+        tenants: TenantLimits | None = None,
     ) -> None:
         self.scope = scope
         self.receive = receive
@@ -56,14 +57,10 @@ class Call:
         self.principal: Principal | None = None
         self._form: Params | None = None
         self._base_url: str | None = None
-        self._tenants: TenantLimits | None = None
-        self._tenant = ""
+        self.tenants = tenants
+        # The account family the request is counted against, once it is (limits.py).
+        self.tenant: str | None = None
         self.reserved = 0  # body bytes reserved against the tenant's share
-
-    def limit_body(self, tenants: TenantLimits, tenant: str) -> None:
-        """Account the body to `tenant`'s share (its deadline is the connection's)."""
-        self._tenants = tenants
-        self._tenant = tenant
 
     def header(self, name: bytes) -> str | None:
         value = _header(self.scope, name)
@@ -133,8 +130,8 @@ class Call:
         return body
 
     def _reserve(self, size: int) -> None:
-        if self._tenants is not None and size:
-            self._tenants.reserve(self._tenant, size)
+        if self.tenant is not None and self.tenants is not None and size:
+            self.tenants.reserve(self.tenant, size)
             self.reserved += size
 
     def query(self) -> Params:
