@@ -9,15 +9,25 @@ from dataclasses import dataclass
 class Setting:
     name: str  # the attribute on parsed arguments
     flag: str
-    default: str | int | None
+    default: str | int | bool | None  # a bool default makes an on/off flag
     help: str
     env: str | None = None
     choices: tuple[str, ...] | None = None
+    # An integer setting's allowed range (inclusive); the CLI refuses values outside it.
+    minimum: int | None = None
+    maximum: int | None = None
 
 
 SERVE_SETTINGS = (
     Setting("host", "--host", "127.0.0.1", "Address the HTTP API listens on."),
-    Setting("port", "--port", 8080, "TCP port of the HTTP API."),
+    Setting(
+        "port",
+        "--port",
+        8080,
+        "TCP port of the HTTP API (0: any free port; the log says which).",
+        minimum=0,
+        maximum=65535,
+    ),
     Setting(
         "db",
         "--db",
@@ -43,6 +53,7 @@ SERVE_SETTINGS = (
         "--max-concurrent-requests",
         1000,
         "Requests handled at once; beyond it the API answers 429 (code 20429).",
+        minimum=1,
     ),
     Setting(
         "max_account_requests",
@@ -50,6 +61,7 @@ SERVE_SETTINGS = (
         100,
         "Requests one account family (an account and its subaccounts) may have in flight; "
         "beyond it its requests get 429 (code 20429), others' are unaffected.",
+        minimum=1,
     ),
     Setting(
         "max_account_body_bytes",
@@ -57,12 +69,14 @@ SERVE_SETTINGS = (
         1024 * 1024,
         "Bytes of request bodies one account family may have in flight (a body counts its "
         "Content-Length from its first byte); beyond it 429 (code 20429).",
+        minimum=1,
     ),
     Setting(
         "body_timeout",
         "--body-timeout",
         10,
         "Seconds a request body may take to arrive in full; then 408 and the connection closes.",
+        minimum=1,
     ),
     Setting(
         "header_timeout",
@@ -70,6 +84,7 @@ SERVE_SETTINGS = (
         10,
         "Seconds a request's headers may take to arrive in full, from their first byte; "
         "then 408 and the connection closes.",
+        minimum=1,
     ),
     Setting(
         "keep_alive_timeout",
@@ -77,18 +92,21 @@ SERVE_SETTINGS = (
         5,
         "Seconds a connection with no request in progress (new, or kept alive) may stay "
         "silent before it is closed.",
+        minimum=1,
     ),
     Setting(
         "max_header_bytes",
         "--max-header-bytes",
         16 * 1024,
         "Largest request head (request line and headers) accepted; beyond it 431.",
+        minimum=1024,
     ),
     Setting(
         "max_headers",
         "--max-headers",
         100,
         "Most header fields a request may have; beyond it 431.",
+        minimum=1,
     ),
     Setting(
         "max_connections",
@@ -96,6 +114,7 @@ SERVE_SETTINGS = (
         1000,
         "Open HTTP connections; a new one beyond it closes the one waiting longest without "
         "a request in progress. Lowered to fit the open-file limit if that cannot be raised.",
+        minimum=1,
     ),
     Setting(
         "log_level",
@@ -103,6 +122,51 @@ SERVE_SETTINGS = (
         "info",
         "Log level: debug, info, warning or error.",
         choices=("debug", "info", "warning", "error"),
+    ),
+    Setting(
+        "sip_host",
+        "--sip-host",
+        None,
+        "Address the SIP edge listens on (UDP and TCP); by default the --host value.",
+    ),
+    Setting("sip_port", "--sip-port", 5060, "UDP and TCP port of the SIP edge; 0 disables it."),
+    Setting(
+        "sip_upstream",
+        "--sip-upstream",
+        None,
+        "Where accepted requests are proxied: HOST:PORT, optionally ;transport=tcp (UDP by "
+        "default). Without it an accepted INVITE gets the --sip-final-response.",
+    ),
+    Setting(
+        "sip_final_response",
+        "--sip-final-response",
+        480,
+        "Final response to an accepted INVITE when no --sip-upstream is set.",
+    ),
+    Setting(
+        "sip_drop_unrecognized",
+        "--sip-drop-unrecognized",
+        False,
+        "Stay silent to requests from unrecognised sources instead of answering 403/404.",
+    ),
+    Setting(
+        "sip_max_message",
+        "--sip-max-message",
+        65536,
+        "Largest SIP message accepted, in bytes; larger ones get 513 (TCP: then the "
+        "connection closes).",
+    ),
+    Setting(
+        "sip_tcp_idle_timeout",
+        "--sip-tcp-idle-timeout",
+        120,
+        "Seconds a SIP TCP connection may stay silent before it is closed.",
+    ),
+    Setting(
+        "sip_tcp_max_connections",
+        "--sip-tcp-max-connections",
+        5000,
+        "SIP TCP connections open at once; beyond it new ones are closed at once.",
     ),
 )
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from random import getrandbits
 from typing import Any
 
-from .. import __version__
+from .. import __version__, metrics
 from ..core import sids
 from ..core.errors import NotFound, ServiceError
 from ..service import Service
@@ -32,7 +32,8 @@ _CORS = [
     (b"access-control-allow-headers", b"Content-Type, Authorization"),
     (b"access-control-expose-headers", b"Twilio-Request-Id, Twilio-Request-Duration"),
 ]
-_JSON = (b"content-type", b"application/json; charset=utf-8")
+# No charset parameter: what Twilio sends (recorded traffic; see docs/api-coverage.md).
+_JSON = (b"content-type", b"application/json")
 _RETRY = error_headers(TooManyRequests())
 
 
@@ -103,6 +104,9 @@ class App:
             if path == "/health" and method in ("GET", "HEAD"):
                 await _respond(send, started, 200, {"status": "ok", "version": __version__})
                 return
+            if path == "/metrics" and method in ("GET", "HEAD"):
+                await _metrics(send)
+                return
             found = self.router.match(path)
             if found is None:
                 raise NotFound()
@@ -127,6 +131,16 @@ class App:
             self.in_flight -= 1
             if call is not None and call.tenant is not None:
                 self.tenants.leave(call.tenant, call.reserved)
+
+
+async def _metrics(send: Send) -> None:
+    content = metrics.render()
+    headers = [
+        (b"content-type", metrics.CONTENT_TYPE.encode()),
+        (b"content-length", str(len(content)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
 
 
 def create_app(

@@ -26,8 +26,8 @@ own callbacks and uvicorn's hooks — it parses nothing itself:
   the connection that has been waiting longest without a request in the
   application (idle, or still sending its head), or is itself closed if every
   one is in the application.
-- a response sent before the request body was read to its end closes the
-  connection, so a body trickled after an early answer holds nothing.
+- a body still arriving after an early answer (an error) is read and discarded
+  within the same body deadline, so trickling it holds a connection no longer.
 - a request the parser rejects (say, a NUL byte in a header) gets Twilio's error
   body instead of uvicorn's plain-text 400.
 
@@ -90,7 +90,7 @@ def error_response(error: ServiceError) -> bytes:
     body = encode_json(error_body(error, ""))
     head = (
         f"HTTP/1.1 {error.status} {error.message}\r\n"
-        "content-type: application/json; charset=utf-8\r\n"
+        "content-type: application/json\r\n"
         f"content-length: {len(body)}\r\n"
         "connection: close\r\n\r\n"
     )
@@ -238,12 +238,10 @@ class LimitedProtocol(HttpToolsProtocol):
         return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
 
     def on_response_complete(self) -> None:
-        if self.cycle.more_body:
-            # Answered before its body was all read (an error): the rest would be
-            # read and thrown away; close instead.
-            self.server_state.total_requests += 1
-            self.transport.close()
-            return
+        # A request answered before its body was all read (an error) has the rest
+        # read and thrown away, as uvicorn does, within the same body deadline.
+        # (Closing instead would reset the connection under the client's feet: unread
+        # bytes make the kernel send RST, which can destroy the response in flight.)
         super().on_response_complete()
         if not self.transport.is_closing():
             self.evictable[self] = None
