@@ -85,11 +85,13 @@ def start_server(
     account_sid: str = DEFAULT_ACCOUNT_SID,
     auth_token: str = DEFAULT_AUTH_TOKEN,
     ready_timeout: float = 20.0,
+    command_prefix: Sequence[str] = (),
 ) -> RunningServer:
     """Start `sipmap serve` on `db` and wait until it answers; stop it with `.stop()`.
 
     The SIP edge gets a free port (never 5060, so suites don't collide) unless
-    `sip_port` says which; `sip_port=0` turns it off."""
+    `sip_port` says which; `sip_port=0` turns it off. `command_prefix` runs it under
+    another command (say, `prlimit --nofile=1024 --`)."""
     port = port or free_port()
     if "--sip-port" in extra_args:
         sip_port = int(extra_args[list(extra_args).index("--sip-port") + 1])
@@ -101,6 +103,7 @@ def start_server(
         # A PostgreSQL database has no file to keep a key beside: a throwaway one.
         env.setdefault(keyfile.ENV_VAR, TEST_CREDENTIAL_KEY)
     command: Sequence[str] = (
+        *command_prefix,
         sys.executable, "-m", "sipmap.cli", "serve", "--port", str(port), "--db", str(db),
         "--log-level", "warning", *extra_args,
     )  # fmt: skip
