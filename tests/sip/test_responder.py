@@ -318,15 +318,14 @@ def test_multiple_vias_in_one_line_are_all_copied() -> None:
     assert len(vias) == 2 and vias[1] == "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-b"
 
 
-def test_early_drop_needs_only_the_first_line() -> None:
-    quiet = responder(drop_unrecognized=True)
+def test_unrecognised_from_the_first_line_alone() -> None:
+    r = responder()
     unmapped = Source(UNMAPPED_IP, 5061, "udp")
-    assert quiet.early_drop(b"INVITE sip:x@127.0.0.1 SIP/2.0\r\ngarbage", unmapped) == Drop(
-        "unrecognized"
-    )
-    # recognised, a response, or unreadable: left to the full parse
-    assert quiet.early_drop(invite(), Source(ALLOWED_IP, 5061, "udp")) is None
-    assert quiet.early_drop(invite(uri=f"sip:bob@{DOMAIN}"), unmapped) is None
-    assert quiet.early_drop(b"SIP/2.0 200 OK\r\n", unmapped) is None
-    assert quiet.early_drop(b"\xff\xfe \xff x\r\n", unmapped) is None
-    assert responder().early_drop(invite(), unmapped) is None  # only when dropping
+    assert r.unrecognised(b"INVITE sip:x@127.0.0.1 SIP/2.0\r\ngarbage", unmapped)
+    assert r.unrecognised(invite(uri="sip:bob@example.com"), unmapped)
+    # recognised (by source or by name), a response, or unreadable: left to the full parse
+    assert not r.unrecognised(invite(), Source(ALLOWED_IP, 5061, "udp"))
+    assert not r.unrecognised(invite(), Source(OUTSIDE_IP, 5061, "udp"))
+    assert not r.unrecognised(invite(uri=f"sip:bob@{DOMAIN}"), unmapped)
+    assert not r.unrecognised(b"SIP/2.0 200 OK\r\n", unmapped)
+    assert not r.unrecognised(b"\xff\xfe \xff x\r\n", unmapped)

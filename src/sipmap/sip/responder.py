@@ -135,22 +135,19 @@ class Responder:
             return [self._relay(message, source)]
         return self._request(message, source)
 
-    def early_drop(self, data: bytes, source: Source) -> Drop | None:
-        """With `drop_unrecognized`, a request from a source nothing recognises is
-        dropped from its first line alone, before any parsing: a flood of unrecognised
-        traffic then costs one recognition per datagram. None: parse and handle it."""
-        if not self.config.drop_unrecognized:
-            return None
+    def unrecognised(self, data: bytes, source: Source) -> bool:
+        """True when a datagram's first line alone shows a request that nothing
+        recognises: the transport can then drop it (`drop_unrecognized`, or too many
+        answers to unrecognised sources this second) without parsing it, so a flood of
+        unrecognised traffic costs one recognition per datagram."""
         start = data[: data.find(b"\r\n", 0, 4096)].split(b" ")
         if len(start) != 3 or start[0] == b"SIP/2.0":
-            return None
+            return False
         try:
             uri = start[1].decode()
         except UnicodeDecodeError:
-            return None
-        if self.recognize(source.ip, uri).recognized:
-            return None
-        return Drop("unrecognized")
+            return False
+        return not self.recognize(source.ip, uri).recognized
 
     def handle_error(self, error: ParseError, source: Source) -> list[Action]:
         """A message the parser refused: answered (400/513) only if a Via is readable."""

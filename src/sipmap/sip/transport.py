@@ -5,6 +5,8 @@ moves bytes and enforces resource bounds, because any peer reaching the port may
 hostile:
 - UDP: one datagram, one bounded piece of work (parse, one recognition, one reply);
   the event loop reads a bounded batch per turn, so HTTP requests keep their turns.
+  A datagram whose first line shows an unrecognised request is dropped unparsed with
+  --sip-drop-unrecognized, or once UNRECOGNISED_ANSWERS answers went out this second.
 - TCP: a connection cap (beyond it, new connections are closed at once); each
   connection buffers at most `max_message` bytes of an incomplete message; a message
   must complete within MESSAGE_TIMEOUT of its first byte and a connection that sends
@@ -31,6 +33,10 @@ MESSAGE_TIMEOUT = 10.0  # seconds from a message's first byte to its last (slowl
 # or the idle timeout if shorter
 WRITE_LIMIT = 1 << 20  # bytes queued for a peer that does not read
 SWEEP_INTERVAL = 1.0
+# Answers (403/404) to unrecognised UDP sources per second; beyond it they are dropped
+# unparsed (`shed_unrecognized`), so that a flood costs a first-line check per datagram
+# and recognised traffic and the API keep the CPU.
+UNRECOGNISED_ANSWERS = 2000
 PENDING_LIMIT = 256  # messages waiting for an outgoing TCP connection to open
 
 
@@ -54,6 +60,8 @@ class Edge:
         self.connections: dict[tuple[str, int], TcpConnection] = {}
         self._latest: dict[str, TcpConnection] = {}  # newest connection from each IP
         self._sweeper: asyncio.Task[None] | None = None
+        self._tokens = float(UNRECOGNISED_ANSWERS)
+        self._refilled = 0.0
 
     async def start(self, sockets: list[socket.socket]) -> None:
         loop = asyncio.get_running_loop()
@@ -82,12 +90,18 @@ class Edge:
 
     def datagram(self, data: bytes, address: tuple[Any, ...]) -> None:
         source = Source(address[0], address[1], "udp")
-        early = self.responder.early_drop(data, source)
-        if early is not None:
-            method = data.split(b" ", 1)[0].decode("ascii", "replace")
-            self.counters.count_received(method, "udp")
-            self.counters.count_dropped(early.reason)
-            return
+        if self.responder.unrecognised(data, source):
+            if self.responder.config.drop_unrecognized:
+                reason = "unrecognized"
+            elif self._may_answer_unrecognised():
+                reason = ""
+            else:
+                reason = "shed_unrecognized"
+            if reason:
+                method = data.split(b" ", 1)[0].decode("ascii", "replace")
+                self.counters.count_received(method, "udp")
+                self.counters.count_dropped(reason)
+                return
         try:
             message = parse_datagram(data, self.max_message)
         except ParseError as error:
@@ -99,6 +113,18 @@ class Edge:
         method = message.method if hasattr(message, "method") else "response"
         self.counters.count_received(method, "udp")
         self.run(self.responder.handle(message, source), source, None)
+
+    def _may_answer_unrecognised(self) -> bool:
+        """A token bucket: at most UNRECOGNISED_ANSWERS answers a second (bursts as big)."""
+        now = asyncio.get_running_loop().time()
+        self._tokens = min(
+            UNRECOGNISED_ANSWERS, self._tokens + (now - self._refilled) * UNRECOGNISED_ANSWERS
+        )
+        self._refilled = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
     def run(self, actions: list[Action], source: Source, via: TcpConnection | None) -> None:
         counters = self.counters
