@@ -38,6 +38,8 @@ SOURCES = (Source("127.0.0.2", 5061, "udp"), Source("127.0.0.9", 5080, "tcp"))
 
 def one_input(data: bytes) -> None:
     """Datagram and stream parsing of `data`, and every responder over the result."""
+    for responder in RESPONDERS:
+        responder.recognise_first_line(data, SOURCES[0])
     try:
         messages = [parse_datagram(data, 4096)]
     except ParseError as error:

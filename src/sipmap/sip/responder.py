@@ -130,24 +130,27 @@ class Responder:
 
     # -- entry points -------------------------------------------------------------
 
-    def handle(self, message: Request | Response, source: Source) -> list[Action]:
+    def handle(
+        self, message: Request | Response, source: Source, recognition: Recognition | None = None
+    ) -> list[Action]:
+        """`recognition`: the request's, if already known (`recognise_first_line`)."""
         if isinstance(message, Response):
             return [self._relay(message, source)]
-        return self._request(message, source)
+        return self._request(message, source, recognition)
 
-    def unrecognised(self, data: bytes, source: Source) -> bool:
-        """True when a datagram's first line alone shows a request that nothing
-        recognises: the transport can then drop it (`drop_unrecognized`, or too many
-        answers to unrecognised sources this second) without parsing it, so a flood of
-        unrecognised traffic costs one recognition per datagram."""
+    def recognise_first_line(self, data: bytes, source: Source) -> Recognition | None:
+        """A datagram's recognition from its first line alone (None for a response or
+        an unreadable line). The transport can then drop an unrecognised request
+        without parsing it (`drop_unrecognized`, or too many answers to unrecognised
+        sources this second), and hands the result to `handle` so it is not repeated."""
         start = data[: data.find(b"\r\n", 0, 4096)].split(b" ")
         if len(start) != 3 or start[0] == b"SIP/2.0":
-            return False
+            return None
         try:
             uri = start[1].decode()
         except UnicodeDecodeError:
-            return False
-        return not self.recognize(source.ip, uri).recognized
+            return None
+        return self.recognize(source.ip, uri)
 
     def handle_error(self, error: ParseError, source: Source) -> list[Action]:
         """A message the parser refused: answered (400/513) only if a Via is readable."""
@@ -158,7 +161,9 @@ class Responder:
 
     # -- requests -------------------------------------------------------------------
 
-    def _request(self, request: Request, source: Source) -> list[Action]:
+    def _request(
+        self, request: Request, source: Source, recognition: Recognition | None
+    ) -> list[Action]:
         config = self.config
         route = request.get("Route")
         in_dialog = (
@@ -169,7 +174,8 @@ class Responder:
         upstream = config.upstream
         if in_dialog and upstream is not None and source.ip == upstream.host:
             return [self._forward_by_uri(request, source)]
-        recognition = self.recognize(source.ip, request.uri)
+        if recognition is None:
+            recognition = self.recognize(source.ip, request.uri)
         method = request.method
         if not recognition.recognized:
             if method == "ACK":

@@ -90,7 +90,8 @@ class Edge:
 
     def datagram(self, data: bytes, address: tuple[Any, ...]) -> None:
         source = Source(address[0], address[1], "udp")
-        if self.responder.unrecognised(data, source):
+        recognition = self.responder.recognise_first_line(data, source)
+        if recognition is not None and not recognition.recognized:
             if self.responder.config.drop_unrecognized:
                 reason = "unrecognized"
             elif self._may_answer_unrecognised():
@@ -112,7 +113,7 @@ class Edge:
             return
         method = message.method if hasattr(message, "method") else "response"
         self.counters.count_received(method, "udp")
-        self.run(self.responder.handle(message, source), source, None)
+        self.run(self.responder.handle(message, source, recognition), source, None)
 
     def _may_answer_unrecognised(self) -> bool:
         """A token bucket: at most UNRECOGNISED_ANSWERS answers a second (bursts as big)."""
