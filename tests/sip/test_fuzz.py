@@ -18,7 +18,7 @@ from sipmap.sip.responder import EdgeConfig, Responder, Source, Target
 from .samples import ALL
 
 FUZZ = settings(
-    max_examples=4000,
+    max_examples=3000,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
