@@ -7,9 +7,13 @@ import socket
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from sipmap.sip.message import Response
+from sipmap.sip.parser import parse_datagram
+from sipmap.sip.responder import NOT_IN_ACL_ERROR
 from sipmap.testing import RunningServer, free_sip_port, sipmap_server
 
 from .samples import invite
@@ -186,3 +190,40 @@ def test_free_sip_port_is_free_on_both() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
         udp.bind(("127.0.0.1", port))
         tcp.bind(("127.0.0.1", port))
+
+
+def free_v6_port() -> int:
+    for _ in range(100):
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as udp:
+            udp.bind(("::1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET6) as tcp:
+                try:
+                    tcp.bind(("::1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free IPv6 port")
+
+
+def test_ipv6_udp_and_tcp(tmp_path: Path) -> None:
+    port = free_v6_port()
+    with sipmap_server(tmp_path / "db.sqlite", "--sip-host", "::1", "--sip-port", str(port)) as v6:
+        setup = provision(v6)
+        by_name = f"sip:bob@{setup.domain.domain_name}"
+        for uri, expected in (("sip:bob@[::1]", None), (by_name, NOT_IN_ACL_ERROR)):
+            data = invite(method="OPTIONS", body=b"", uri=uri,
+                          via="SIP/2.0/UDP [::1]:5999;branch=z9hG4bK-v6;rport")  # fmt: skip
+            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+                sock.settimeout(10)
+                sock.sendto(data, ("::1", port))
+                answer = parse_datagram(sock.recv(65536))
+                stamped = f";rport={sock.getsockname()[1]};received=::1"
+            assert isinstance(answer, Response) and answer.status == 403
+            assert answer.get("X-Twilio-Error") == expected
+            assert (answer.get("Via") or "").endswith(stamped)
+            with socket.create_connection(("::1", port), 10) as sock:
+                sock.sendall(data.replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP"))
+                answer = parse_datagram(sock.recv(65536))
+            assert isinstance(answer, Response) and answer.status == 403
+            assert answer.get("X-Twilio-Error") == expected
