@@ -44,6 +44,7 @@ NOT_IN_ACL_ERROR = "32201 Authentication failure - source IP Address not in ACL"
 SERVER = f"sipmap/{__version__}"
 DEFAULT_MAX_FORWARDS = 70
 _SIPMAP_HEADER = "x-sipmap-"
+_COPIED = ("From", "To", "Call-ID", "CSeq")  # into our responses, after the Vias
 
 Recognize = Callable[[str, "str | None"], Recognition]
 
@@ -224,22 +225,32 @@ class Responder:
         source: Source,
         extra: list[Header] | None = None,
     ) -> Reply | None:
-        vias = _vias(headers)
-        top = Via.parse(vias[0]) if vias else None
+        # One pass: every Via line, and the first value of the other headers copied.
+        via_lines: list[str] = []
+        copied: dict[str, str] = {}
+        for name, value in headers:
+            if name == "Via":
+                via_lines.append(value)
+            elif name in _COPIED and name not in copied:
+                copied[name] = value
+        if not via_lines:
+            return None
+        vias = split_commas(via_lines[0]) if "," in via_lines[0] else [via_lines[0]]
+        top = Via.parse(vias[0])
         if top is None:
             return None
         _stamp(top, source)
         out: list[Header] = [("Via", str(top))]
         out.extend(("Via", value) for value in vias[1:])
-        to = first(headers, "To")
-        for name in ("From", "To", "Call-ID", "CSeq"):
-            value = first(headers, name)
-            if value is None:
+        out.extend(("Via", value) for value in via_lines[1:])
+        for name in _COPIED:
+            found = copied.get(name)
+            if found is None:
                 continue
-            if name == "To" and status >= 200 and tag_of(to) is None:
-                seed = _digest(first(headers, "Call-ID") or "", vias[0])
-                value = f"{value};tag=sm{seed[:12]}"
-            out.append((name, value))
+            if name == "To" and status >= 200 and tag_of(found) is None:
+                seed = _digest(copied.get("Call-ID") or "", vias[0])
+                found = f"{found};tag=sm{seed[:12]}"
+            out.append((name, found))
         out.append(("Server", SERVER))
         if extra:
             out.extend(extra)
