@@ -2,8 +2,8 @@
 raises nothing but its own ParseError, and the responder raises nothing at all.
 
 About a minute in all on CI (`FUZZ` examples per test; deadline off since the
-machine is shared). atheris, when it installs, can drive `one_input` too:
-`python -c "import atheris, sys; from tests.sip.test_fuzz import one_input; atheris.Setup(sys.argv, one_input); atheris.Fuzz()"`.
+machine is shared). atheris (optional: `pip install -e '.[fuzz]'`) drives the
+same `one_input` in `atheris_fuzz.py`; what it found is kept in test_found_by_atheris.
 """
 
 from __future__ import annotations
@@ -59,6 +59,11 @@ def one_input(data: bytes) -> None:
         for responder in RESPONDERS:
             for source in SOURCES:
                 responder.handle(message, source)
+
+
+def test_found_by_atheris() -> None:
+    for data in (b"'\nV:,",):
+        one_input(data)
 
 
 @FUZZ
