@@ -250,3 +250,32 @@ def test_ipv6_udp_and_tcp(tmp_path: Path) -> None:
                 answer = parse_datagram(sock.recv(65536))
             assert isinstance(answer, Response) and answer.status == 403
             assert answer.get("X-Twilio-Error") == expected
+
+
+@pytest.mark.parametrize(
+    ("option", "reason"),
+    [
+        ("--sip-drop-unrecognized", "unrecognized"),
+        ("--sip-unrecognized-answers=0", "shed_unrecognized"),
+    ],
+)
+def test_unrecognised_udp_dropped_unanswered(tmp_path: Path, option: str, reason: str) -> None:
+    with sipmap_server(tmp_path / "db.sqlite", option) as quiet:
+        domain = provision(quiet).domain.domain_name
+        before = scrape(quiet)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.3", 0))
+            sock.settimeout(10)
+            port = sock.getsockname()[1]
+            unrecognised = options(port).replace(ALLOWED.encode(), b"127.0.0.3")
+            for _ in range(5):
+                sock.sendto(unrecognised, ("127.0.0.1", quiet.sip_port))
+            # Then a request naming the domain: recognised (outside its ACL, so 403 with
+            # 32201), and the first thing this socket gets back.
+            by_name = unrecognised.replace(b"sip:127.0.0.1", f"sip:bob@{domain}".encode())
+            sock.sendto(by_name, ("127.0.0.1", quiet.sip_port))
+            answer = parse_datagram(sock.recv(65536))
+        assert isinstance(answer, Response) and answer.status == 403
+        assert answer.get("X-Twilio-Error") == NOT_IN_ACL_ERROR
+        after = scrape(quiet)
+        assert dropped(before, after, reason) == 5

@@ -6,7 +6,7 @@ hostile:
 - UDP: one datagram, one bounded piece of work (parse, one recognition, one reply);
   the event loop reads a bounded batch per turn, so HTTP requests keep their turns.
   A datagram whose first line shows an unrecognised request is dropped unparsed with
-  --sip-drop-unrecognized, or once UNRECOGNISED_ANSWERS answers went out this second.
+  --sip-drop-unrecognized, or beyond `unrecognized_answers` answers a second.
 - TCP: a connection cap (beyond it, new connections are closed at once), and a
   tenth of it per source IP; each
   connection buffers at most `max_message` bytes of an incomplete message; a message
@@ -34,10 +34,6 @@ MESSAGE_TIMEOUT = 10.0  # seconds from a message's first byte to its last (slowl
 # or the idle timeout if shorter
 WRITE_LIMIT = 1 << 20  # bytes queued for a peer that does not read
 SWEEP_INTERVAL = 1.0
-# Answers (403/404) to unrecognised UDP sources per second; beyond it they are dropped
-# unparsed (`shed_unrecognized`), so that a flood costs a first-line check per datagram
-# and recognised traffic and the API keep the CPU.
-UNRECOGNISED_ANSWERS = 2000
 PENDING_LIMIT = 256
 # One source IP may hold at most this share of the connection cap, so that one tenant
 # cannot take every slot.
@@ -53,19 +49,24 @@ class Edge:
         max_message: int,
         idle_timeout: float,
         max_connections: int,
+        unrecognized_answers: int,
     ) -> None:
         self.responder = responder
         self.counters = counters
         self.max_message = max_message
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
+        # Answers (403/404) to unrecognised UDP sources a second; beyond it they are
+        # dropped unparsed (`shed_unrecognized`), so that a flood costs a first-line
+        # check per datagram and recognised traffic and the API keep the CPU.
+        self.unrecognized_answers = unrecognized_answers
         self._udp: dict[int, asyncio.DatagramTransport] = {}  # by address family
         self._servers: list[asyncio.Server] = []
         self.connections: dict[tuple[str, int], TcpConnection] = {}
         self._latest: dict[str, TcpConnection] = {}  # newest connection from each IP
         self._per_ip: dict[str, int] = {}  # open connections by peer IP
         self._sweeper: asyncio.Task[None] | None = None
-        self._tokens = float(UNRECOGNISED_ANSWERS)
+        self._tokens = float(unrecognized_answers)
         self._refilled = 0.0
 
     async def start(self, sockets: list[socket.socket]) -> None:
@@ -121,11 +122,10 @@ class Edge:
         self.run(self.responder.handle(message, source, recognition), source, None)
 
     def _may_answer_unrecognised(self) -> bool:
-        """A token bucket: at most UNRECOGNISED_ANSWERS answers a second (bursts as big)."""
+        """A token bucket: `unrecognized_answers` a second, bursts as big."""
         now = asyncio.get_running_loop().time()
-        self._tokens = min(
-            UNRECOGNISED_ANSWERS, self._tokens + (now - self._refilled) * UNRECOGNISED_ANSWERS
-        )
+        rate = self.unrecognized_answers
+        self._tokens = min(rate, self._tokens + (now - self._refilled) * rate)
         self._refilled = now
         if self._tokens < 1:
             return False
