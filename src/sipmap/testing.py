@@ -6,8 +6,8 @@
         client = twilio_client(server)
         client.voice.v1.ip_records.create(ip_address="10.0.0.1")
 
-The server is a real `sipmap serve` process on a free loopback port, with fixed
-bootstrap credentials; the SDK is the official `twilio` package, unmodified, given
+The server is a real `sipmap serve` process on a free loopback port (and its SIP
+edge on another, `server.sip_port`), with fixed bootstrap credentials; the SDK is the official `twilio` package, unmodified, given
 an HTTP client that sends `*.twilio.com` requests to the server instead.
 """
 
