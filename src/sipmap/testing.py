@@ -87,8 +87,12 @@ def start_server(
     The SIP edge gets a free port (never 5060, so suites don't collide) unless
     `sip_port` says which; `sip_port=0` turns it off."""
     port = port or free_port()
-    if "--sip-port" in extra_args:
-        sip_port = int(extra_args[list(extra_args).index("--sip-port") + 1])
+    given = [a for a in extra_args if a == "--sip-port" or a.startswith("--sip-port=")]
+    if given:
+        if given[-1] == "--sip-port":
+            sip_port = int(extra_args[list(extra_args).index("--sip-port") + 1])
+        else:
+            sip_port = int(given[-1].split("=", 1)[1])
     else:
         sip_port = free_sip_port() if sip_port is None else sip_port
         extra_args = (*extra_args, "--sip-port", str(sip_port))
