@@ -7,6 +7,7 @@ credential, so a taken port is a one-line error naming the flag (`StartupError`)
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 from ipaddress import ip_address
 
@@ -98,6 +99,7 @@ def edge_config(args: argparse.Namespace, sockets: list[socket.socket]) -> EdgeC
         final_response=args.sip_final_response,
         drop_unrecognized=args.sip_drop_unrecognized,
         own_hosts=frozenset({args.sip_host, *bound, socket.gethostname()}),
+        secret=os.urandom(16),
     )
 
 
