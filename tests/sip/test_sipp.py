@@ -188,6 +188,17 @@ def test_deleted_mapping_is_403_at_once(tmp_path: Path) -> None:
 def test_call_through_the_edge_to_the_upstream(
     tmp_path: Path, transport: str, upstream_transport: str
 ) -> None:
+    call(tmp_path, transport, upstream_transport, "uac_call.xml", "uas_call.xml")
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_the_upstream_hangs_up_through_the_edge(tmp_path: Path, transport: str) -> None:
+    call(tmp_path, transport, "udp", "uac_hungup.xml", "uas_hangup.xml")
+
+
+def call(tmp_path: Path, transport: str, upstream_transport: str, uac_file: str,
+         uas_file: str) -> None:  # fmt: skip
+    """A SIPp caller at 127.0.0.2, through an edge, to a SIPp UAS as the upstream."""
     uas_port = free_sip_port(UPSTREAM)
     upstream = f"{UPSTREAM}:{uas_port}"
     if upstream_transport == "tcp":
@@ -195,7 +206,7 @@ def test_call_through_the_edge_to_the_upstream(
     with sipmap_server(tmp_path / "db.sqlite", "--sip-upstream", upstream) as server:
         setup = provision(server)
         edge = f"127.0.0.1:{server.sip_port}"
-        uas = (SCENARIOS / "uas_call.xml").read_text()
+        uas = (SCENARIOS / uas_file).read_text()
         uas = uas.replace("DOMAIN_RE", re.escape(setup.domain.domain_name)).replace("EDGE", edge)
         uas = uas.replace("SIP/2\\.0/UDP", f"SIP/2\\.0/{upstream_transport.upper()}")
         uas = uas.replace("ACCOUNT_SID", server.account_sid)
@@ -203,7 +214,7 @@ def test_call_through_the_edge_to_the_upstream(
         uas = uas.replace("MAPPING_SID", setup.mappings[ALLOWED].sid)
         (tmp_path / "uas").mkdir()
         (tmp_path / "uas" / "uas.xml").write_text(finish(uas))
-        uac = (SCENARIOS / "uac_call.xml").read_text().replace("EDGE", edge)
+        uac = (SCENARIOS / uac_file).read_text().replace("EDGE", edge)
         (tmp_path / "uac").mkdir()
         (tmp_path / "uac" / "uac.xml").write_text(finish(uac))
         mode = "t1" if upstream_transport == "tcp" else "u1"
