@@ -85,14 +85,15 @@ def sipp(scenario: Path, source: str, port: int, transport: str, cwd: Path,
 
 def finish(text: str) -> str:
     """SIPp refuses variables assigned and never used: the regexp checks' ones are."""
-    names = sorted(set(re.findall(r'assign_to="(\w+)"', text)))
+    found = re.findall(r'assign_to="([\w,]+)"', text)
+    names = sorted({name for names in found for name in names.split(",")})
     used = f'  <Reference variables="{",".join(names)}"/>\n' if names else ""
     return text.replace("</scenario>", used + "</scenario>")
 
 
 def check(process: subprocess.Popen[str], cwd: Path) -> None:
     _, stderr = process.communicate(timeout=60)
-    logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(cwd.glob("*.log")))
+    logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(cwd.rglob("*.log")))
     assert process.returncode == 0, f"sipp exited {process.returncode}: {stderr}\n{logs}"
 
 
@@ -227,8 +228,11 @@ def call(tmp_path: Path, transport: str, upstream_transport: str, uac_file: str,
         try:
             caller = sipp(tmp_path / "uac" / "uac.xml", ALLOWED, server.sip_port, transport,
                           tmp_path / "uac")  # fmt: skip
-            check(caller, tmp_path / "uac")
-            check(server_side, tmp_path / "uas")
+            caller.wait(60)
+            server_side.wait(60)
+            # Both logs on either failure: the cause is often on the other side.
+            check(caller, tmp_path)
+            check(server_side, tmp_path)
         finally:
             if server_side.poll() is None:
                 server_side.kill()
@@ -268,3 +272,8 @@ def test_metrics_count_what_the_edge_did(edge: Provisioned, tmp_path: Path) -> N
     assert delta("sipmap_sip_answered_total", status="403") == 1
     assert delta("sipmap_sip_dropped_total", reason="ack_unrecognized") == 1
     assert delta("sipmap_sip_recognition_seconds_count") == 3
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_a_cancelled_call_through_the_edge(tmp_path: Path, transport: str) -> None:
+    call(tmp_path, transport, "udp", "uac_cancel.xml", "uas_cancel.xml")
