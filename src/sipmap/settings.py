@@ -192,6 +192,13 @@ SERVE_SETTINGS = (
         "Stay silent to requests from unrecognised sources instead of answering 403/404.",
     ),
     Setting(
+        "sip_unrecognized_answers",
+        "--sip-unrecognized-answers",
+        500,
+        "Answers (403/404) a second to unrecognised UDP sources; beyond it they are "
+        "dropped unparsed, so a flood cannot take the CPU from recognised traffic.",
+    ),
+    Setting(
         "sip_max_message",
         "--sip-max-message",
         65536,
