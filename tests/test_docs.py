@@ -17,7 +17,7 @@ from pathlib import Path
 from sipmap.api import acls, recognition, v1, v2010
 from sipmap.cli import build_parser
 from sipmap.settings import ENVIRONMENT, SERVE_SETTINGS
-from sipmap.testing import free_port
+from sipmap.testing import free_port, free_sip_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,13 +70,15 @@ NOT_RUN = {
     "text": "output or a message shown, not code (a JSON line is checked against the "
     "output of the block before it)",
     "kamailio": "a Kamailio routing-script fragment; Kamailio is not a test dependency",
+    "sh sipp": "SIPp traffic against a provisioned edge; tests/sip/test_sipp.py runs the "
+    "same scenarios",
 }
-FENCE = re.compile(r"^```([a-z]*)\n(.*?)^```$", re.S | re.M)
+FENCE = re.compile(r"^```([a-z][a-z ]*)?\n(.*?)^```$", re.S | re.M)
 DOCS = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
 
 
 def blocks(name: str) -> list[tuple[str, str]]:
-    return [(m.group(1), m.group(2)) for m in FENCE.finditer(read(name))]
+    return [(m.group(1) or "", m.group(2)) for m in FENCE.finditer(read(name))]
 
 
 def test_every_block_says_its_kind() -> None:
@@ -94,26 +96,51 @@ class Session:
         self.folder = folder
         (folder / ".venv").symlink_to(Path(sys.prefix))
         self.port = free_port()
+        self.sip_port = free_sip_port()
         serve = next(
             line for kind, code in blocks("README.md") if kind == "sh"
             for line in code.splitlines() if "sipmap serve" in line
         )  # fmt: skip
         self.serve_line = serve
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SIPMAP_", "TWILIO_"))}
-        self.process = subprocess.Popen(
-            ["bash", "-c", f"exec {self.local(serve)}"], cwd=folder, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        self.process = self.launch(serve, env)
         assert self.process.stdout is not None
         first = self.process.stdout.readline()
         export = self.process.stdout.readline().strip()
         assert first.startswith("Created account AC"), first + self.process.stderr.read()
         assert re.fullmatch(r"export TWILIO_ACCOUNT_SID=AC\w{32} TWILIO_AUTH_TOKEN=\w+", export)
         self.env = {**env, **dict(kv.split("=", 1) for kv in export.split()[1:])}
-        wait_until_up(f"http://127.0.0.1:{self.port}/health")
+        wait_until_up(f"http://127.0.0.1:{self.port}/health", self.process)
 
     def local(self, code: str) -> str:
-        return code.replace("8080", str(self.port))
+        return code.replace("8080", str(self.port)).replace("5060", str(self.sip_port))
+
+    def launch(self, line: str, env: dict[str, str]) -> subprocess.Popen[str]:
+        """A `sipmap serve` line, on free ports (this machine runs other suites too)."""
+        command = self.local(line.split("#")[0].strip())
+        if "--port" not in command:
+            command += f" --port {self.port}"
+        if "--sip-port" not in command:
+            command += f" --sip-port {self.sip_port}"
+        return subprocess.Popen(
+            ["bash", "-c", f"exec {command}"], cwd=self.folder, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    def serve_and_stop(self, line: str) -> None:
+        """A documented way to start the server starts it; Ctrl+C stops it (exit 0)."""
+        session, self.port, self.sip_port = (self.port, self.sip_port), free_port(), free_sip_port()
+        line = re.sub(r"--sip-port [1-9]\d*", f"--sip-port {self.sip_port}", line)
+        try:
+            process = self.launch(line, self.env)
+            try:
+                wait_until_up(f"http://127.0.0.1:{self.port}/health", process)
+            finally:
+                process.send_signal(signal.SIGINT)
+                _, stderr = process.communicate(timeout=60)
+            assert process.returncode == 0 and "Traceback" not in stderr, (line, stderr)
+        finally:
+            self.port, self.sip_port = session
 
     def run_sh(self, name: str, code: str) -> str:
         lines = code.splitlines()
@@ -121,7 +148,9 @@ class Session:
             check_install(code)
             return ""
         if any("sipmap serve" in line for line in lines):
-            assert code.strip() == self.serve_line  # the command this session runs
+            for line in lines:  # each line starts a server, as its comment says
+                if line.strip() != self.serve_line:  # that one is this session's server
+                    self.serve_and_stop(line)
             return ""
         if any(line.startswith(".venv/bin/python bench/") for line in lines):
             check_bench(code)
@@ -155,8 +184,9 @@ class Session:
         return self.process.returncode, stderr
 
 
-def wait_until_up(url: str) -> None:
+def wait_until_up(url: str, process: subprocess.Popen[str]) -> None:
     for _ in range(400):
+        assert process.poll() is None, process.communicate()
         try:
             with urllib.request.urlopen(url, timeout=1) as answer:
                 if answer.status == 200:

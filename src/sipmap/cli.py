@@ -50,6 +50,9 @@ def _integer(setting: Setting) -> Callable[[str], int]:
 
 
 def _add(parser: argparse.ArgumentParser, setting: Setting) -> None:
+    if isinstance(setting.default, bool):
+        parser.add_argument(setting.flag, dest=setting.name, action="store_true", help=setting.help)
+        return
     kind = _integer(setting) if isinstance(setting.default, int) else str
     parser.add_argument(
         setting.flag,
@@ -64,7 +67,7 @@ def _add(parser: argparse.ArgumentParser, setting: Setting) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sipmap",
-        description="Twilio-compatible Source IP Mappings: the REST API and recognition.",
+        description="Twilio-compatible Source IP Mappings: REST API, recognition and SIP edge.",
         epilog="Environment: "
         + "; ".join(f"{s.env}: {s.help}" for s in ENVIRONMENT)
         + " Exit codes: "
@@ -75,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser(
-        "serve", help="Run the HTTP API on the SQLite or PostgreSQL store --db names."
+        "serve",
+        help="Run the HTTP API and the SIP edge on the SQLite or PostgreSQL store --db names.",
     )
     for setting in SERVE_SETTINGS:
         _add(serve, setting)

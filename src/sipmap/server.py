@@ -1,10 +1,12 @@
-"""`sipmap serve`: one process, the HTTP API over the store `--db` names (SQLite or PostgreSQL).
+"""`sipmap serve`: one process, the HTTP API over the store `--db` names (SQLite or
+PostgreSQL), and the SIP edge.
 
 Start-up runs in a fixed order, so an operator's mistake is reported before anything
 happens that would mislead (such as printing a one-time token for a server that never
-started): validate the settings → open the store → bind the listening sockets →
-ensure the bootstrap account and print its credentials → serve. A new listener (the
-SIP edge) binds its socket in `_bind` beside the HTTP one.
+started): validate the settings → bind every listening socket (HTTP, SIP) → open the
+store → ensure the bootstrap account and print its credentials → serve. A taken port
+thus leaves even a new database file uncreated. Each step is one block of `_main` or
+`_run`; a new listener binds its sockets in step 2.
 
 SIGINT and SIGTERM stop it cleanly: no new connections, in-flight requests get
 SHUTDOWN_GRACE seconds to finish (then they are cancelled), the store is closed
@@ -29,8 +31,13 @@ import uvicorn
 
 from .api.app import create_app
 from .exits import Exit, Failure
+from .metrics import REGISTRY
 from .service import open_service
 from .service.accounts import check_bootstrap_environment
+from .sip.counters import SipCounters
+from .sip.responder import EdgeConfig
+from .sip.setup import StartupError, bind_sockets, build_edge, edge_config
+from .store.base import Store
 from .store.open import StoreUnavailable, open_store, shown
 
 log = logging.getLogger("sipmap")
@@ -69,21 +76,23 @@ class _Server(uvicorn.Server):
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port, or a Failure saying why there cannot be one."""
+    """The HTTP API's listening socket, or a Failure saying why there cannot be one."""
+    sock = None
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
         sock = socket.socket(family, kind, proto)
-    except OSError as error:
-        raise Failure(Exit.LISTEN, f"cannot listen on {host}:{port}: {error.strerror}") from None
-    try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         sock.listen(2048)
     except OSError as error:
-        sock.close()
-        raise Failure(Exit.LISTEN, f"cannot listen on {host}:{port}: {error.strerror}") from None
+        if sock is not None:
+            sock.close()
+        reason = error.strerror or str(error)
+        raise Failure(
+            Exit.LISTEN, f"--port {port}: cannot listen on {host}:{port}: {reason}"
+        ) from None
     return sock
 
 
@@ -98,60 +107,101 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
     # shorter interval bounds how long requests and SIP traffic wait behind them.
     sys.setswitchinterval(SWITCH_INTERVAL)
     gc.set_threshold(*GC_THRESHOLDS)
+    # 1. Validate what needs nothing opened.
     try:
         check_bootstrap_environment(account_sid, auth_token)
     except ValueError as error:
         raise Failure(Exit.USAGE, str(error)) from None
+    if args.sip_host is None:
+        args.sip_host = args.host
+    # 2. Bind every socket: a taken port is reported before the store is even opened.
+    sockets = [_bind(args.host, args.port)]
+    sip_sockets: list[socket.socket] = []
     try:
-        # Off the loop: opening may wait on a lock or a server; signals still arrive.
-        store = await asyncio.to_thread(open_store, args.db)
-    except StoreUnavailable as error:
-        raise Failure(Exit.DATABASE, f"--db {shown(args.db)}: {error}") from None
-    sockets: list[socket.socket] = []
+        if args.sip_port:
+            try:
+                sip_sockets = bind_sockets(args.sip_host, args.sip_port)
+            except StartupError as error:
+                raise Failure(Exit.LISTEN, str(error)) from None
+        try:
+            sip_config = edge_config(args, sip_sockets) if sip_sockets else None
+        except StartupError as error:
+            raise Failure(Exit.USAGE, str(error)) from None
+        # 3. Open the store (off the loop: it may wait on a lock or a server).
+        try:
+            store = await asyncio.to_thread(open_store, args.db)
+        except StoreUnavailable as error:
+            raise Failure(Exit.DATABASE, f"--db {shown(args.db)}: {error}") from None
+        try:
+            await _run(args, store, sockets, sip_sockets, sip_config, stop, account_sid, auth_token)
+        finally:
+            await store.close()
+    finally:
+        for sock in (*sockets, *sip_sockets):
+            sock.close()
+    log.info("sipmap stopped (%s); the store is closed", stop.signal or "server exited")
+
+
+async def _run(
+    args: argparse.Namespace,
+    store: Store,
+    sockets: list[socket.socket],
+    sip_sockets: list[socket.socket],
+    sip_config: EdgeConfig | None,
+    stop: _Stop,
+    account_sid: str | None,
+    auth_token: str | None,
+) -> None:
+    # 4. Ensure the bootstrap account and print its credentials: the sockets are bound.
+    service = open_service(store, sip_domain_suffix=args.sip_domain_suffix)
+    account, token = await service.accounts.ensure_bootstrap(account_sid, auth_token)
+    # Off the loop: at a million mappings the load takes a while.
+    await asyncio.to_thread(service.recognizer.load, store)
+    if token is not None:
+        # Ready to paste into the shell the curl examples and SDK scripts run in.
+        print(
+            f"Created account {account.sid}; its auth token is shown only now, keep it:\n"
+            f"export TWILIO_ACCOUNT_SID={account.sid} TWILIO_AUTH_TOKEN={token}",
+            flush=True,
+        )
+    else:
+        print(f"Bootstrap account: {account.sid}", flush=True)
+    # 5. Serve.
+    app = create_app(
+        service,
+        public_base_url=args.public_base_url,
+        max_concurrent=args.max_concurrent_requests,
+    )
+    config = uvicorn.Config(
+        app,
+        log_level=args.log_level,
+        access_log=args.log_level == "debug",
+        server_header=False,
+        # URLs come from the Host header or --public-base-url; X-Forwarded-* is not trusted.
+        proxy_headers=False,
+        lifespan="off",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
+    )
+    if args.log_level != "debug":
+        # uvicorn narrates start and stop in several info lines; sipmap logs one
+        # line for each (listening, stopped). Its warnings and errors still show.
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    server = _Server(config)
+    edge = None
     try:
-        sockets.append(_bind(args.host, args.port))
-        service = open_service(store, sip_domain_suffix=args.sip_domain_suffix)
-        account, token = await service.accounts.ensure_bootstrap(account_sid, auth_token)
-        # Off the loop: at a million mappings the load takes a while.
-        await asyncio.to_thread(service.recognizer.load, store)
-        if token is not None:
-            # Ready to paste into the shell the curl examples and SDK scripts run in.
-            print(
-                f"Created account {account.sid}; its auth token is shown only now, keep it:\n"
-                f"export TWILIO_ACCOUNT_SID={account.sid} TWILIO_AUTH_TOKEN={token}",
-                flush=True,
-            )
-        else:
-            print(f"Bootstrap account: {account.sid}", flush=True)
+        if sip_config is not None:
+            counters = SipCounters(REGISTRY)
+            edge = build_edge(args, sip_config, service.recognizer.recognize, counters)
+            await edge.start(sip_sockets)
         host, port = sockets[0].getsockname()[:2]
-        log.info("sipmap listening on http://%s:%d (Ctrl+C or SIGTERM stops it)", host, port)
-        app = create_app(
-            service,
-            public_base_url=args.public_base_url,
-            max_concurrent=args.max_concurrent_requests,
-        )
-        config = uvicorn.Config(
-            app,
-            log_level=args.log_level,
-            access_log=args.log_level == "debug",
-            server_header=False,
-            # URLs come from the Host header or --public-base-url; X-Forwarded-* is not trusted.
-            proxy_headers=False,
-            lifespan="off",
-            timeout_graceful_shutdown=SHUTDOWN_GRACE,
-        )
-        if args.log_level != "debug":
-            # uvicorn narrates start and stop in several info lines; sipmap logs one
-            # line for each (listening, stopped). Its warnings and errors still show.
-            logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-        stop.server = server = _Server(config)
+        sip = f" and SIP on port {args.sip_port} (UDP, TCP)" if sip_sockets else ""
+        log.info("sipmap listening on http://%s:%d%s (Ctrl+C or SIGTERM stops it)", host, port, sip)
+        stop.server = server
         if stop.signal is None:  # a signal during start-up: stop before serving
             await server.serve(sockets=sockets)
     finally:
-        for sock in sockets:
-            sock.close()
-        await store.close()
-    log.info("sipmap stopped (%s); the store is closed", stop.signal or "server exited")
+        if edge is not None:
+            await edge.close()
 
 
 def serve(args: argparse.Namespace, account_sid: str | None, auth_token: str | None) -> int:

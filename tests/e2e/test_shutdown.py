@@ -27,7 +27,18 @@ def _start(db: Path, stderr: Path) -> tuple[subprocess.Popen[bytes], str]:
            "SIPMAP_AUTH_TOKEN": testing.DEFAULT_AUTH_TOKEN}  # fmt: skip
     with stderr.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "sipmap.cli", "serve", "--port", str(port), "--db", str(db)],
+            [
+                sys.executable,
+                "-m",
+                "sipmap.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--db",
+                str(db),
+                "--sip-port",
+                str(testing.free_sip_port()),
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,
