@@ -70,8 +70,9 @@ NOT_RUN = {
     "text": "output or a message shown, not code (a JSON line is checked against the "
     "output of the block before it)",
     "kamailio": "a Kamailio routing-script fragment; Kamailio is not a test dependency",
-    "sh sipp": "SIPp traffic against a provisioned edge; tests/sip/test_sipp.py runs the "
-    "same scenarios",
+    "synopsis": "SIP peers (SIPp) shown side by side, each a long-running command against a "
+    "provisioned edge; tests/sip/test_sipp.py runs the same scenarios. (A block of "
+    "`sipmap serve` variants is `sh`: each line is started, checked and stopped.)",
 }
 FENCE = re.compile(r"^```([a-z][a-z ]*)?\n(.*?)^```$", re.S | re.M)
 DOCS = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]

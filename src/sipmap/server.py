@@ -1,12 +1,10 @@
-"""`sipmap serve`: one process, the HTTP API over the store `--db` names (SQLite or
-PostgreSQL), and the SIP edge.
+"""`sipmap serve`: one process, the HTTP API over the store `--db` names (SQLite or PostgreSQL).
 
 Start-up runs in a fixed order, so an operator's mistake is reported before anything
 happens that would mislead (such as printing a one-time token for a server that never
-started): validate the settings → bind every listening socket (HTTP, SIP) → open the
-store → ensure the bootstrap account and print its credentials → serve. A taken port
-thus leaves even a new database file uncreated. Each step is one block of `_main` or
-`_run`; a new listener binds its sockets in step 2.
+started): validate the settings → bind every listening socket (HTTP, then the SIP
+edge's UDP and TCP) → open the store → ensure the bootstrap account and print its
+credentials → serve. A taken port therefore creates nothing, not even the database.
 
 SIGINT and SIGTERM stop it cleanly: no new connections, in-flight requests get
 SHUTDOWN_GRACE seconds to finish (then they are cancelled), the store is closed
@@ -37,7 +35,6 @@ from .service.accounts import check_bootstrap_environment
 from .sip.counters import SipCounters
 from .sip.responder import EdgeConfig
 from .sip.setup import StartupError, bind_sockets, build_edge, edge_config
-from .store.base import Store
 from .store.open import StoreUnavailable, open_store, shown
 
 log = logging.getLogger("sipmap")
@@ -76,7 +73,7 @@ class _Server(uvicorn.Server):
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    """The HTTP API's listening socket, or a Failure saying why there cannot be one."""
+    """The HTTP API's listening socket, or a Failure naming the flag and saying why not."""
     sock = None
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
@@ -96,6 +93,31 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _listen(
+    args: argparse.Namespace,
+) -> tuple[list[socket.socket], list[socket.socket], EdgeConfig | None]:
+    """Every listening socket (HTTP, then the SIP edge's), bound before the store is
+    opened: a taken port or a bad SIP option ends start-up with nothing created."""
+    if args.sip_host is None:
+        args.sip_host = args.host
+    sockets = [_bind(args.host, args.port)]
+    try:
+        try:
+            sip_sockets = bind_sockets(args.sip_host, args.sip_port) if args.sip_port else []
+        except StartupError as error:
+            raise Failure(Exit.LISTEN, str(error)) from None
+        sockets += sip_sockets
+        try:
+            sip_config = edge_config(args, sip_sockets) if sip_sockets else None
+        except StartupError as error:
+            raise Failure(Exit.USAGE, str(error)) from None
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets[:1], sip_sockets, sip_config
+
+
 async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: str | None) -> None:
     stop = _Stop()
     loop = asyncio.get_running_loop()
@@ -107,101 +129,69 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
     # shorter interval bounds how long requests and SIP traffic wait behind them.
     sys.setswitchinterval(SWITCH_INTERVAL)
     gc.set_threshold(*GC_THRESHOLDS)
-    # 1. Validate what needs nothing opened.
     try:
         check_bootstrap_environment(account_sid, auth_token)
     except ValueError as error:
         raise Failure(Exit.USAGE, str(error)) from None
-    if args.sip_host is None:
-        args.sip_host = args.host
-    # 2. Bind every socket: a taken port is reported before the store is even opened.
-    sockets = [_bind(args.host, args.port)]
-    sip_sockets: list[socket.socket] = []
+    sockets, sip_sockets, sip_config = _listen(args)
+    edge = None
     try:
-        if args.sip_port:
-            try:
-                sip_sockets = bind_sockets(args.sip_host, args.sip_port)
-            except StartupError as error:
-                raise Failure(Exit.LISTEN, str(error)) from None
         try:
-            sip_config = edge_config(args, sip_sockets) if sip_sockets else None
-        except StartupError as error:
-            raise Failure(Exit.USAGE, str(error)) from None
-        # 3. Open the store (off the loop: it may wait on a lock or a server).
-        try:
+            # Off the loop: opening may wait on a lock or a server; signals still arrive.
             store = await asyncio.to_thread(open_store, args.db)
         except StoreUnavailable as error:
             raise Failure(Exit.DATABASE, f"--db {shown(args.db)}: {error}") from None
         try:
-            await _run(args, store, sockets, sip_sockets, sip_config, stop, account_sid, auth_token)
+            service = open_service(store, sip_domain_suffix=args.sip_domain_suffix)
+            account, token = await service.accounts.ensure_bootstrap(account_sid, auth_token)
+            # Off the loop: at a million mappings the load takes a while.
+            await asyncio.to_thread(service.recognizer.load, store)
+            if token is not None:
+                # Ready to paste into the shell the curl examples and SDK scripts run in.
+                print(
+                    f"Created account {account.sid}; its auth token is shown only now, keep it:\n"
+                    f"export TWILIO_ACCOUNT_SID={account.sid} TWILIO_AUTH_TOKEN={token}",
+                    flush=True,
+                )
+            else:
+                print(f"Bootstrap account: {account.sid}", flush=True)
+            host, port = sockets[0].getsockname()[:2]
+            log.info("sipmap listening on http://%s:%d (Ctrl+C or SIGTERM stops it)", host, port)
+            app = create_app(
+                service,
+                public_base_url=args.public_base_url,
+                max_concurrent=args.max_concurrent_requests,
+            )
+            config = uvicorn.Config(
+                app,
+                log_level=args.log_level,
+                access_log=args.log_level == "debug",
+                server_header=False,
+                # URLs come from the Host header or --public-base-url; X-Forwarded-* is not trusted.
+                proxy_headers=False,
+                lifespan="off",
+                timeout_graceful_shutdown=SHUTDOWN_GRACE,
+            )
+            if args.log_level != "debug":
+                # uvicorn narrates start and stop in several info lines; sipmap logs one
+                # line for each (listening, stopped). Its warnings and errors still show.
+                logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+            stop.server = server = _Server(config)
+            if sip_config is not None:
+                edge = build_edge(
+                    args, sip_config, service.recognizer.recognize, SipCounters(REGISTRY)
+                )
+                await edge.start(sip_sockets)
+            if stop.signal is None:  # a signal during start-up: stop before serving
+                await server.serve(sockets=sockets)
         finally:
+            if edge is not None:
+                await edge.close()
             await store.close()
     finally:
         for sock in (*sockets, *sip_sockets):
             sock.close()
     log.info("sipmap stopped (%s); the store is closed", stop.signal or "server exited")
-
-
-async def _run(
-    args: argparse.Namespace,
-    store: Store,
-    sockets: list[socket.socket],
-    sip_sockets: list[socket.socket],
-    sip_config: EdgeConfig | None,
-    stop: _Stop,
-    account_sid: str | None,
-    auth_token: str | None,
-) -> None:
-    # 4. Ensure the bootstrap account and print its credentials: the sockets are bound.
-    service = open_service(store, sip_domain_suffix=args.sip_domain_suffix)
-    account, token = await service.accounts.ensure_bootstrap(account_sid, auth_token)
-    # Off the loop: at a million mappings the load takes a while.
-    await asyncio.to_thread(service.recognizer.load, store)
-    if token is not None:
-        # Ready to paste into the shell the curl examples and SDK scripts run in.
-        print(
-            f"Created account {account.sid}; its auth token is shown only now, keep it:\n"
-            f"export TWILIO_ACCOUNT_SID={account.sid} TWILIO_AUTH_TOKEN={token}",
-            flush=True,
-        )
-    else:
-        print(f"Bootstrap account: {account.sid}", flush=True)
-    # 5. Serve.
-    app = create_app(
-        service,
-        public_base_url=args.public_base_url,
-        max_concurrent=args.max_concurrent_requests,
-    )
-    config = uvicorn.Config(
-        app,
-        log_level=args.log_level,
-        access_log=args.log_level == "debug",
-        server_header=False,
-        # URLs come from the Host header or --public-base-url; X-Forwarded-* is not trusted.
-        proxy_headers=False,
-        lifespan="off",
-        timeout_graceful_shutdown=SHUTDOWN_GRACE,
-    )
-    if args.log_level != "debug":
-        # uvicorn narrates start and stop in several info lines; sipmap logs one
-        # line for each (listening, stopped). Its warnings and errors still show.
-        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-    server = _Server(config)
-    edge = None
-    try:
-        if sip_config is not None:
-            counters = SipCounters(REGISTRY)
-            edge = build_edge(args, sip_config, service.recognizer.recognize, counters)
-            await edge.start(sip_sockets)
-        host, port = sockets[0].getsockname()[:2]
-        sip = f" and SIP on port {args.sip_port} (UDP, TCP)" if sip_sockets else ""
-        log.info("sipmap listening on http://%s:%d%s (Ctrl+C or SIGTERM stops it)", host, port, sip)
-        stop.server = server
-        if stop.signal is None:  # a signal during start-up: stop before serving
-            await server.serve(sockets=sockets)
-    finally:
-        if edge is not None:
-            await edge.close()
 
 
 def serve(args: argparse.Namespace, account_sid: str | None, auth_token: str | None) -> int:

@@ -22,7 +22,13 @@ from ..conftest import ACCOUNT_SID, start_server
 
 def sipmap(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sipmap.cli", *args],
+        [
+            sys.executable,
+            "-m",
+            "sipmap.cli",
+            *args,
+            *(["--sip-port", "0"] if args[:1] == ("serve",) else []),
+        ],
         capture_output=True,
         text=True,
         timeout=30,
