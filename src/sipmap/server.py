@@ -77,21 +77,23 @@ class _Server(uvicorn.Server):
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port, or a Failure saying why there cannot be one."""
+    """The HTTP API's listening socket, or a Failure naming the flag and saying why not."""
+    sock = None
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
         sock = socket.socket(family, kind, proto)
-    except OSError as error:
-        raise Failure(Exit.LISTEN, f"cannot listen on {host}:{port}: {error.strerror}") from None
-    try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         sock.listen(2048)
     except OSError as error:
-        sock.close()
-        raise Failure(Exit.LISTEN, f"cannot listen on {host}:{port}: {error.strerror}") from None
+        if sock is not None:
+            sock.close()
+        reason = error.strerror or str(error)
+        raise Failure(
+            Exit.LISTEN, f"--port {port}: cannot listen on {host}:{port}: {reason}"
+        ) from None
     return sock
 
 
