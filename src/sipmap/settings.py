@@ -13,11 +13,21 @@ class Setting:
     help: str
     env: str | None = None
     choices: tuple[str, ...] | None = None
+    # An integer setting's allowed range (inclusive); the CLI refuses values outside it.
+    minimum: int | None = None
+    maximum: int | None = None
 
 
 SERVE_SETTINGS = (
     Setting("host", "--host", "127.0.0.1", "Address the HTTP API listens on."),
-    Setting("port", "--port", 8080, "TCP port of the HTTP API."),
+    Setting(
+        "port",
+        "--port",
+        8080,
+        "TCP port of the HTTP API (0: any free port; the log says which).",
+        minimum=0,
+        maximum=65535,
+    ),
     Setting(
         "db",
         "--db",
@@ -52,12 +62,15 @@ SERVE_SETTINGS = (
         8,
         "Shortest network (prefix length, 0-32) a source IP mapping may map; "
         "shorter ones are refused with 400 (code 20001).",
+        minimum=0,
+        maximum=32,
     ),
     Setting(
         "max_concurrent_requests",
         "--max-concurrent-requests",
         1000,
         "Requests handled at once; beyond it the API answers 429 (code 20429).",
+        minimum=1,
     ),
     Setting(
         "login_failures_per_source",
@@ -65,6 +78,7 @@ SERVE_SETTINGS = (
         10,
         "Failed logins a client address (an IPv6 /64) may make per minute, in a burst or "
         "spread out; beyond it its logins get 429 (code 20429) with Retry-After. 0: no limit.",
+        minimum=0,
     ),
     Setting(
         "login_failures_per_account",
@@ -72,6 +86,7 @@ SERVE_SETTINGS = (
         100,
         "Failed logins per minute naming one account or API key SID; beyond it logins as "
         "it get 429 (code 20429), except from addresses it has logged in from. 0: no limit.",
+        minimum=0,
     ),
     Setting(
         "page_token_lifetime",
@@ -80,6 +95,7 @@ SERVE_SETTINGS = (
         "Seconds a PageToken stays valid after it was issued, even if the item it names is "
         "deleted; deleted items' places are forgotten after this (checked every tenth of it, "
         "at most hourly).",
+        minimum=1,
     ),
     Setting(
         "log_level",
