@@ -194,13 +194,22 @@ def _credential_key(args: argparse.Namespace) -> bytes:
 
 
 async def _operate(args: argparse.Namespace) -> int:
-    # A command that stores a credential needs the key (before the store: nothing is
-    # opened or created if the key is unusable).
-    credential_key = _credential_key(args) if hasattr(args, "credential_key_file") else None
+    if hasattr(args, "credential_key_file"):
+        try:  # a PostgreSQL URL without a key: said before anything is opened
+            env = os.environ.get(keyfile.ENV_VAR) or None
+            keyfile.check_given(args.db, args.credential_key_file, env)
+        except keyfile.KeyFileError as error:
+            raise Failure(Exit.USAGE, str(error)) from None
     store = _open(args)
     context = Context(store)
-    if credential_key is not None:
-        context.credential_key = credential_key
+    if hasattr(args, "credential_key_file"):
+        # A command that stores a credential needs the key; only once the database is
+        # known to be usable, so a mistaken --db leaves no key file behind.
+        try:
+            context.credential_key = _credential_key(args)
+        except Failure:
+            await store.close()
+            raise
     service = Service(context)
     try:
         if args.command == "recognize":

@@ -43,17 +43,24 @@ def parse_key(text: str, where: str) -> bytes:
     return key
 
 
+def check_given(db: str, key_file: str | None, env_value: str | None) -> None:
+    """Raise KeyFileError if no key is given where none can be made (PostgreSQL); touches
+    nothing, so it can run before anything else."""
+    if not env_value and not key_file and default_key_file(db) is None:
+        raise KeyFileError(
+            "a PostgreSQL database needs --credential-key-file or SIPMAP_CREDENTIAL_KEY, "
+            "the same on every node sharing it (see docs/security.md)"
+        )
+
+
 def resolve(db: str, key_file: str | None, env_value: str | None) -> bytes:
     """The credential key for `db`: SIPMAP_CREDENTIAL_KEY, else the key file (the
     given one, else the default beside a SQLite file, created on first use)."""
     if env_value:
         return parse_key(env_value, ENV_VAR)
+    check_given(db, key_file, env_value)
     path = Path(key_file) if key_file else default_key_file(db)
-    if path is None:
-        raise KeyFileError(
-            "a PostgreSQL database needs --credential-key-file or SIPMAP_CREDENTIAL_KEY, "
-            "the same on every node sharing it (see docs/security.md)"
-        )
+    assert path is not None  # check_given: only PostgreSQL has no default file
     if not path.exists():
         if key_file:  # a named file that is missing is a mistake, not a first start
             raise KeyFileError(f"credential key file {path} does not exist")
