@@ -29,11 +29,11 @@ import uvicorn
 
 from . import keyfile
 from .api.app import create_app
+from .core.errors import ServiceError
 from .exits import Exit, Failure
 from .metrics import REGISTRY
 from .service import Service, open_service
 from .service.accounts import check_bootstrap_environment
-from .service.credentials import CredentialKeyMismatch
 from .sip.counters import SipCounters
 from .sip.responder import EdgeConfig
 from .sip.setup import StartupError, bind_sockets, build_edge, edge_config
@@ -165,7 +165,7 @@ async def _main(
             )
             try:
                 account, token = await service.accounts.ensure_bootstrap(account_sid, auth_token)
-            except CredentialKeyMismatch as error:
+            except ServiceError as error:  # e.g. a bootstrap token the stored key rejects
                 raise Failure(Exit.USAGE, error.message) from None
             # Off the loop: at a million mappings the load takes a while.
             await asyncio.to_thread(service.recognizer.load, store)
@@ -200,12 +200,12 @@ async def _main(
                 # line for each (listening, stopped). Its warnings and errors still show.
                 logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
             stop.server = server = _Server(config)
+            upkeep = asyncio.create_task(_prune_tombstones(service, args.page_token_lifetime))
             if sip_config is not None:
                 edge = build_edge(
                     args, sip_config, service.recognizer.recognize, SipCounters(REGISTRY)
                 )
                 await edge.start(sip_sockets)
-            upkeep = asyncio.create_task(_prune_tombstones(service, args.page_token_lifetime))
             if stop.signal is None:  # a signal during start-up: stop before serving
                 await server.serve(sockets=sockets)
         finally:

@@ -18,6 +18,7 @@ from sipmap.service import Context, Service
 from sipmap.store.sqlite import SqliteStore
 
 from ..conftest import ACCOUNT_SID, start_server
+from ..pg import scratch_database
 
 
 def sipmap(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -293,26 +294,18 @@ def test_the_credential_key_lives_beside_the_database_not_in_it(tmp_path: Path) 
 
 def test_serve_on_postgresql_needs_a_key() -> None:
     env = {k: v for k, v in os.environ.items() if k != "SIPMAP_CREDENTIAL_KEY"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sipmap.cli",
-            "serve",
-            "--port",
-            "0",
-            "--sip-port",
-            "0",
-            "--db",
-            "postgresql://x@127.0.0.1:1/x",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-    )
+    with scratch_database() as url:
+        result = subprocess.run(
+            [sys.executable, "-m", "sipmap.cli", "serve", "--port", "0", "--sip-port", "0",
+             "--db", url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "error: a PostgreSQL database needs --credential-key-file or SIPMAP_CREDENTIAL_KEY, "
         "the same on every node sharing it (see docs/security.md)"
     )
+    assert result.stdout == ""

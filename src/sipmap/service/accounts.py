@@ -75,20 +75,20 @@ class SubaccountForbidden(ServiceError):
     message = "Subaccounts cannot create subaccounts"
 
 
-def _username_key(username: str) -> str:
-    """What failed logins are counted against: the canonical SID, or the text, cut short."""
-    for prefix in (sids.ACCOUNT, sids.API_KEY):
-        if (sid := sids.normalize(username, prefix)) is not None:
-            return sid
-    return username[:64]
-
-
 def check_bootstrap_environment(sid: str | None, token: str | None) -> None:
     """Raise ValueError if the bootstrap credentials from the environment are unusable."""
     if sid is not None and sids.normalize(sid, sids.ACCOUNT) is None:
         raise ValueError("SIPMAP_ACCOUNT_SID must be AC followed by 32 hex digits")
     if (sid is None) != (token is None):
         raise ValueError("set both SIPMAP_ACCOUNT_SID and SIPMAP_AUTH_TOKEN, or neither")
+
+
+def _username_key(username: str) -> str:
+    """What failed logins are counted against: the canonical SID, or the text, cut short."""
+    for prefix in (sids.ACCOUNT, sids.API_KEY):
+        if (sid := sids.normalize(username, prefix)) is not None:
+            return sid
+    return username[:64]
 
 
 def new_secret() -> str:
