@@ -140,6 +140,7 @@ async def _main(
     gc.set_threshold(*GC_THRESHOLDS)
     try:
         check_bootstrap_environment(account_sid, auth_token)
+        keyfile.check_given(args.db, args.credential_key_file, credential_key)
     except ValueError as error:
         raise Failure(Exit.USAGE, str(error)) from None
     sockets, sip_sockets, sip_config = _listen(args)
@@ -153,6 +154,8 @@ async def _main(
             raise Failure(Exit.DATABASE, f"--db {shown(args.db)}: {error}") from None
         try:
             try:
+                # After the sockets and the store: a taken port or a mistaken --db ends
+                # start-up before a key file is created.
                 key = keyfile.resolve(args.db, args.credential_key_file, credential_key)
             except keyfile.KeyFileError as error:
                 raise Failure(Exit.USAGE, str(error)) from None
