@@ -16,6 +16,7 @@ from ..core.errors import (
     NotFound,
     ServiceError,
 )
+from ..core.events import AccountStatusChanged
 from ..core.models import Account, ApiKey
 from ..core.paging import Page, PageRequest
 from ..store.base import Tx
@@ -295,6 +296,9 @@ class AccountService:
 
         updated = await self.ctx.store.write(run)
         self.forget_credentials()
+        if updated.status != account.status:
+            # A suspended or closed account's domains accept nothing (CONTRACT §6).
+            self.ctx.publisher.publish([AccountStatusChanged(updated.sid, updated.status)])
         return updated
 
     # -- API keys ----------------------------------------------------------------
