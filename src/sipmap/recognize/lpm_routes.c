@@ -312,8 +312,7 @@ Routes_load(PyObject *Py_UNUSED(cls), PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *domains = args[1], *iter = PyObject_GetIter(args[0]), *row = NULL, *result = NULL;
     RoutesObject *self = (RoutesObject *)RoutesType.tp_alloc(&RoutesType, 0);
-    Record *entries = NULL;
-    size_t entries_cap = 0;
+    Record *entries = NULL; /* as many as self->capacity */
     if (iter == NULL || self == NULL)
         goto done;
     while ((row = PyIter_Next(iter)) != NULL) {
@@ -333,18 +332,30 @@ Routes_load(PyObject *Py_UNUSED(cls), PyObject *const *args, Py_ssize_t nargs)
         }
         long domain = PyLong_AsLong(index);
         PyObject *fields[4] = {a[0], a[1], a[3], a[4]};
-        if ((domain == -1 && PyErr_Occurred()) || reserve(self, slot + 1) < 0
-            || parse_route(fields, domain, &self->slots[slot]) < 0)
+        if (domain == -1 && PyErr_Occurred())
             goto done;
-        if (slot == entries_cap) {
-            entries_cap = entries_cap + entries_cap / 2 + 1024;
-            Record *grown = realloc(entries, entries_cap * sizeof(Record));
+        if (slot == self->capacity) {
+            /* Growing copies up to tens of MB: without the GIL (no one else sees these). */
+            size_t capacity = self->capacity + self->capacity / 2 + 1024;
+            Route *slots;
+            Record *grown = NULL;
+            Py_BEGIN_ALLOW_THREADS
+            slots = capacity <= MAX_SLOTS ? realloc(self->slots, capacity * sizeof(Route)) : NULL;
+            if (slots != NULL) {
+                self->slots = slots;
+                grown = realloc(entries, capacity * sizeof(Record));
+                if (grown != NULL)
+                    entries = grown;
+            }
+            Py_END_ALLOW_THREADS
             if (grown == NULL) {
                 PyErr_NoMemory();
                 goto done;
             }
-            entries = grown;
+            self->capacity = capacity;
         }
+        if (parse_route(fields, domain, &self->slots[slot]) < 0)
+            goto done;
         entries[slot] = (Record){self->slots[slot].network, (int32_t)slot,
                                  (uint8_t)(self->slots[slot].meta & 63)};
         self->count++;
@@ -361,8 +372,11 @@ Routes_load(PyObject *Py_UNUSED(cls), PyObject *const *args, Py_ssize_t nargs)
     if (packed == NULL)
         goto done;
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(packed);
-    for (size_t i = 0; i < self->count; i++) {
-        const Record *e = &entries[self->count - 1 - i];
+    size_t count = self->count;
+    /* Nothing else can see either buffer yet: a million records are packed without the GIL. */
+    Py_BEGIN_ALLOW_THREADS
+    for (size_t i = 0; i < count; i++) {
+        const Record *e = &entries[count - 1 - i];
         unsigned char *p = out + i * RECORD_SIZE;
         uint32_t value = (uint32_t)e->value;
         for (int b = 0; b < 4; b++) {
@@ -372,6 +386,7 @@ Routes_load(PyObject *Py_UNUSED(cls), PyObject *const *args, Py_ssize_t nargs)
         p[4] = e->len;
         p[5] = p[6] = p[7] = 0;
     }
+    Py_END_ALLOW_THREADS
     result = Py_BuildValue("(ON)", (PyObject *)self, packed);
 done:
     Py_XDECREF(row);
