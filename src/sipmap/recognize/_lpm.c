@@ -63,10 +63,21 @@ Table4_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)self;
 }
 
+/* Above this, a table's memory is given back without the GIL: unmapping a million
+ * entries' pages takes the kernel milliseconds that other threads need not wait. */
+#define FREE_WITHOUT_GIL_BYTES ((size_t)1 << 20)
+
 static void
 Table4_dealloc(Table4Object *self)
 {
-    lpm_free(&self->lpm);
+    if (lpm_memory(&self->lpm) > FREE_WITHOUT_GIL_BYTES) {
+        /* Unreachable from any other thread: its reference count is zero. */
+        Py_BEGIN_ALLOW_THREADS
+        lpm_free(&self->lpm);
+        Py_END_ALLOW_THREADS
+    } else {
+        lpm_free(&self->lpm);
+    }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

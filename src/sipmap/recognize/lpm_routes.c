@@ -212,7 +212,14 @@ Routes_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static void
 Routes_dealloc(RoutesObject *self)
 {
-    free(self->slots);
+    if (self->capacity * sizeof(Route) > ((size_t)1 << 20)) {
+        /* Unreachable from any other thread; the kernel unmaps tens of MB meanwhile. */
+        Py_BEGIN_ALLOW_THREADS
+        free(self->slots);
+        Py_END_ALLOW_THREADS
+    } else {
+        free(self->slots);
+    }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

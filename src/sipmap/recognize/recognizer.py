@@ -163,9 +163,13 @@ class Recognizer:
                     if self._replay:
                         await asyncio.sleep(0)
                 # No await since the backlog was found empty: nothing published in between.
+                retired = [self._state]
                 self._state = state
             finally:
                 self._replay = None
+            # Freed in a thread (the C parts without the GIL): at a million mappings,
+            # giving back their memory takes the kernel tens of milliseconds.
+            await asyncio.to_thread(retired.clear)
 
     # -- changes ----------------------------------------------------------------------
 
