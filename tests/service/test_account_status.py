@@ -21,13 +21,14 @@ from .harness import A, Harness, opened
 PARENT = Principal(A, is_subaccount=False)
 
 
-def test_a_status_change_is_published_and_nothing_else_is(tmp_path: Path) -> None:
+def test_a_status_set_is_published_and_nothing_else_is(tmp_path: Path) -> None:
     with opened(Harness, tmp_path / "s.db") as h:
         sub, _ = h.run(h.accounts.create_account(PARENT, "sub"))
         assert h.published.take() == []
         h.run(h.accounts.update_account(PARENT, sub.sid, "renamed", None))
-        h.run(h.accounts.update_account(PARENT, sub.sid, None, "active"))  # unchanged
         assert h.published.take() == []
+        h.run(h.accounts.update_account(PARENT, sub.sid, None, "active"))  # as it was: harmless
+        assert h.published.take() == [AccountStatusChanged(sub.sid, "active")]
         h.run(h.accounts.update_account(PARENT, sub.sid, None, "suspended"))
         assert h.published.take() == [AccountStatusChanged(sub.sid, "suspended")]
         h.run(h.accounts.update_account(PARENT, sub.sid, "again", "active"))

@@ -296,8 +296,10 @@ class AccountService:
 
         updated = await self.ctx.store.write(run)
         self.forget_credentials()
-        if updated.status != account.status:
-            # A suspended or closed account's domains accept nothing (CONTRACT §6).
+        if "status" in changes:
+            # A suspended or closed account's domains accept nothing (CONTRACT §6). Sent
+            # whenever a status was set: applying it is idempotent, and comparing with
+            # the status read before the write could miss a concurrent change.
             self.ctx.publisher.publish([AccountStatusChanged(updated.sid, updated.status)])
         return updated
 
