@@ -13,17 +13,35 @@ class Setting:
     help: str
     env: str | None = None
     choices: tuple[str, ...] | None = None
+    # An integer setting's allowed range (inclusive); the CLI refuses values outside it.
+    minimum: int | None = None
+    maximum: int | None = None
 
 
 SERVE_SETTINGS = (
     Setting("host", "--host", "127.0.0.1", "Address the HTTP API listens on."),
-    Setting("port", "--port", 8080, "TCP port of the HTTP API."),
+    Setting(
+        "port",
+        "--port",
+        8080,
+        "TCP port of the HTTP API (0: any free port; the log says which).",
+        minimum=0,
+        maximum=65535,
+    ),
     Setting(
         "db",
         "--db",
         "./sipmap.db",
         "Path of the SQLite database file (created if missing), or a PostgreSQL URL "
         "(postgresql://user@host:port/dbname) whose database several nodes may share.",
+    ),
+    Setting(
+        "credential_key_file",
+        "--credential-key-file",
+        None,
+        "File holding the key credentials are hashed under (64 hex digits, mode 0600). "
+        "Default: the database path plus .key, created on first start; a PostgreSQL "
+        "database needs this or SIPMAP_CREDENTIAL_KEY, the same on every node.",
     ),
     Setting(
         "public_base_url",
@@ -39,10 +57,45 @@ SERVE_SETTINGS = (
         "Suffix every SIP domain name must end with.",
     ),
     Setting(
+        "min_mapping_prefix",
+        "--min-mapping-prefix",
+        8,
+        "Shortest network (prefix length, 0-32) a source IP mapping may map; "
+        "shorter ones are refused with 400 (code 20001).",
+        minimum=0,
+        maximum=32,
+    ),
+    Setting(
         "max_concurrent_requests",
         "--max-concurrent-requests",
         1000,
         "Requests handled at once; beyond it the API answers 429 (code 20429).",
+        minimum=1,
+    ),
+    Setting(
+        "login_failures_per_source",
+        "--login-failures-per-source",
+        10,
+        "Failed logins a client address (an IPv6 /64) may make per minute, in a burst or "
+        "spread out; beyond it its logins get 429 (code 20429) with Retry-After. 0: no limit.",
+        minimum=0,
+    ),
+    Setting(
+        "login_failures_per_account",
+        "--login-failures-per-account",
+        100,
+        "Failed logins per minute naming one account or API key SID; beyond it logins as "
+        "it get 429 (code 20429), except from addresses it has logged in from. 0: no limit.",
+        minimum=0,
+    ),
+    Setting(
+        "page_token_lifetime",
+        "--page-token-lifetime",
+        86400,
+        "Seconds a PageToken stays valid after it was issued, even if the item it names is "
+        "deleted; deleted items' places are forgotten after this (checked every tenth of it, "
+        "at most hourly).",
+        minimum=1,
     ),
     Setting(
         "log_level",
@@ -113,5 +166,12 @@ ENVIRONMENT = (
         "Auth token of the bootstrap account. Without both variables an account is generated "
         "on first start and its token printed once.",
         env="SIPMAP_AUTH_TOKEN",
+    ),
+    Setting(
+        "credential_key",
+        "",
+        None,
+        "The key credentials are hashed under, as 64 hex digits; instead of a key file.",
+        env="SIPMAP_CREDENTIAL_KEY",
     ),
 )

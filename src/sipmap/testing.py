@@ -27,8 +27,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import keyfile
+
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 DEFAULT_AUTH_TOKEN = "sipmap-test-token-0123456789abcdef"
+# For servers on a PostgreSQL URL when SIPMAP_CREDENTIAL_KEY is not set: tests only.
+TEST_CREDENTIAL_KEY = "5e" * 32
 
 
 def free_port() -> int:
@@ -93,6 +97,9 @@ def start_server(
         sip_port = free_sip_port() if sip_port is None else sip_port
         extra_args = (*extra_args, "--sip-port", str(sip_port))
     env = {**os.environ, "SIPMAP_ACCOUNT_SID": account_sid, "SIPMAP_AUTH_TOKEN": auth_token}
+    if keyfile.is_postgres(str(db)):
+        # A PostgreSQL database has no file to keep a key beside: a throwaway one.
+        env.setdefault(keyfile.ENV_VAR, TEST_CREDENTIAL_KEY)
     command: Sequence[str] = (
         sys.executable, "-m", "sipmap.cli", "serve", "--port", str(port), "--db", str(db),
         "--log-level", "warning", *extra_args,

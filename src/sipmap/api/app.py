@@ -30,7 +30,8 @@ _CORS = [
     (b"access-control-allow-headers", b"Content-Type, Authorization"),
     (b"access-control-expose-headers", b"Twilio-Request-Id, Twilio-Request-Duration"),
 ]
-_JSON = (b"content-type", b"application/json; charset=utf-8")
+# No charset parameter: what Twilio sends (recorded traffic; see docs/api-coverage.md).
+_JSON = (b"content-type", b"application/json")
 _WWW_AUTHENTICATE = (b"www-authenticate", b'Basic realm="Twilio API"')
 
 
@@ -117,6 +118,9 @@ class App:
             await _respond(send, started, reply.status, reply.body)
         except ServiceError as error:
             extra = [_WWW_AUTHENTICATE] if error.code == 20003 else None
+            retry_after = getattr(error, "retry_after", None)
+            if retry_after is not None:
+                extra = [(b"retry-after", str(retry_after).encode())]
             await _respond(send, started, error.status, error_body(error, path), extra)
         except Exception:
             log.exception("unhandled error on %s %s", method, path)

@@ -80,7 +80,10 @@ class Call:
         principal = accounts.recall(header)
         if principal is None:
             username, password = _basic_credentials(header)
-            principal = await accounts.authenticate(username, password, credentials=header)
+            client = self.scope.get("client")
+            principal = await accounts.authenticate(
+                username, password, credentials=header, source=client[0] if client else None
+            )
         self.principal = principal
         return principal
 
@@ -115,9 +118,8 @@ class Call:
 
     def page_request(self) -> PageRequest:
         query = self.query()
-        rule = "must be an integer from 1 to 1000"
         return PageRequest.create(
-            query.integer("PageSize", rule),
+            query.integer("PageSize", "must be a positive integer"),
             query.integer("Page", "must be a non-negative integer"),
             query.text("PageToken"),
         )
