@@ -21,8 +21,22 @@ from .store.open import open_store
 DB_SETTING = next(s for s in SERVE_SETTINGS if s.name == "db")
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise ValueError(text)
+    return value
+
+
+_positive.__name__ = "positive number"  # argparse names the type in its error line
+
+
 def _add(parser: argparse.ArgumentParser, setting: Setting) -> None:
-    kind = int if isinstance(setting.default, int) else str
+    kind: Callable[[str], Any] = str
+    if isinstance(setting.default, int):
+        kind = int
+    elif isinstance(setting.default, float):
+        kind = _positive
     parser.add_argument(
         setting.flag,
         dest=setting.name,

@@ -12,9 +12,11 @@ from typing import Any
 
 import uvicorn
 
+from . import metrics
 from .api.app import create_app
-from .service import open_service
-from .store.open import open_store
+from .core.errors import DatabaseUnavailable
+from .node import open_node
+from .store.feed import ChangeFeed
 
 SWITCH_INTERVAL = 0.0002  # seconds
 # The cyclic GC's youngest generation is collected after this many net allocations
@@ -31,12 +33,12 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
     # shorter interval bounds how long requests and SIP traffic wait behind them.
     sys.setswitchinterval(SWITCH_INTERVAL)
     gc.set_threshold(*GC_THRESHOLDS)
-    store = open_store(args.db)
-    service = open_service(store, sip_domain_suffix=args.sip_domain_suffix)
+    node = open_node(args.db, db_timeout=args.db_timeout, sip_domain_suffix=args.sip_domain_suffix)
+    service = node.service
     # Before the load, so a mistaken environment is reported at once.
     account, token = await service.accounts.ensure_bootstrap(account_sid, auth_token)
     # Off the loop: at a million mappings the load takes a while.
-    await asyncio.to_thread(service.recognizer.load, store)
+    await node.load()
     if token is not None:
         print(
             f"Created account {account.sid} with auth token {token}\n"
@@ -49,6 +51,7 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
         service,
         public_base_url=args.public_base_url,
         max_concurrent=args.max_concurrent_requests,
+        health=_feed_health(node.feed),
     )
     config = uvicorn.Config(
         app,
@@ -65,7 +68,18 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
     try:
         await server.serve()
     finally:
-        await store.close()
+        await node.close()
+
+
+def _feed_health(feed: ChangeFeed | None) -> Callable[[], dict[str, Any]] | None:
+    """The feed's state for /health and /metrics (PostgreSQL only)."""
+    if feed is None:
+        return None
+    metrics.FEED_BEHIND.set_function(lambda: feed.status().behind_seconds)
+    metrics.FEED_POSITION.set_function(lambda: feed.status().position)
+    metrics.FEED_CONNECTED.set_function(lambda: feed.status().connected)
+    metrics.FEED_RELOADS.set_function(lambda: feed.reloads)
+    return lambda: {"change_feed": feed.status().as_dict()}
 
 
 def serve(args: argparse.Namespace, account_sid: str | None, auth_token: str | None) -> int:
@@ -81,4 +95,7 @@ def serve(args: argparse.Namespace, account_sid: str | None, auth_token: str | N
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except DatabaseUnavailable as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
     return 0

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class Setting:
     name: str  # the attribute on parsed arguments
     flag: str
-    default: str | int | None
+    default: str | int | float | None
     help: str
     env: str | None = None
     choices: tuple[str, ...] | None = None
@@ -24,6 +24,13 @@ SERVE_SETTINGS = (
         "./sipmap.db",
         "Path of the SQLite database file (created if missing), or a PostgreSQL URL "
         "(postgresql://user@host:port/dbname) whose database several nodes may share.",
+    ),
+    Setting(
+        "db_timeout",
+        "--db-timeout",
+        5.0,
+        "Seconds a PostgreSQL operation may take (connecting included); past it, or while the "
+        "database is down, API requests get 503 (code 20503) instead of waiting.",
     ),
     Setting(
         "public_base_url",

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from random import getrandbits
 from typing import Any
 
-from .. import __version__
+from .. import __version__, metrics
 from ..core import sids
 from ..core.errors import NotFound, ServiceError
 from ..service import Service
@@ -76,7 +76,9 @@ class App:
         table: Mapping[str, Mapping[str, Handler]],
         public_base_url: str | None,
         max_concurrent: int,
+        health: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
+        self.health = health
         self.service = service
         self.router: Router[Handler] = Router(table)
         self.public_base_url = public_base_url
@@ -99,7 +101,12 @@ class App:
                 await _respond(send, started, 200, None)
                 return
             if path == "/health" and method in ("GET", "HEAD"):
-                await _respond(send, started, 200, {"status": "ok", "version": __version__})
+                fields = self.health() if self.health is not None else {}
+                body = {"status": "ok", "version": __version__, **fields}
+                await _respond(send, started, 200, body)
+                return
+            if path == "/metrics" and method in ("GET", "HEAD"):
+                await _metrics(send)
                 return
             found = self.router.match(path)
             if found is None:
@@ -122,9 +129,24 @@ class App:
             self.in_flight -= 1
 
 
+async def _metrics(send: Send) -> None:
+    content = metrics.render()
+    headers = [
+        (b"content-type", metrics.CONTENT_TYPE.encode()),
+        (b"content-length", str(len(content)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
+
+
 def create_app(
-    service: Service, *, public_base_url: str | None = None, max_concurrent: int = 1000
+    service: Service,
+    *,
+    public_base_url: str | None = None,
+    max_concurrent: int = 1000,
+    health: Callable[[], Mapping[str, Any]] | None = None,
 ) -> App:
+    """`health`: fields added to the `/health` body (the change feed's state)."""
     table: dict[str, Mapping[str, Handler]] = {
         **v1.ROUTES,
         **v2010.ROUTES,
@@ -132,4 +154,4 @@ def create_app(
         **recognition.ROUTES,
     }
     base = public_base_url.rstrip("/") if public_base_url else None
-    return App(service, table, base, max_concurrent)
+    return App(service, table, base, max_concurrent, health)

@@ -203,6 +203,12 @@ class Recognizer:
 
         self._replace(lambda: _build_state(*store.read_blocking(rows)))
 
+    def adopt(self, other: Recognizer) -> None:
+        """Take over the state of `other`, built off the loop (`from_rows`): one
+        assignment, so a reader sees the old state or the new one. For a rebuild while
+        serving — nothing may publish between `other`'s snapshot and this call."""
+        self._state = other._state
+
     def _replace(self, build: Callable[[], _State]) -> None:
         # A full build makes millions of GC-tracked objects; left alone, the cyclic
         # collector walks the whole heap again and again meanwhile, holding the GIL

@@ -13,11 +13,12 @@ def is_postgres(db: str | Path) -> bool:
     return str(db).startswith(POSTGRES_SCHEMES)
 
 
-def open_store(db: str | Path) -> Store:
+def open_store(db: str | Path, *, timeout: float | None = None) -> Store:
+    """`timeout`: --db-timeout, for PostgreSQL (SQLite waits for its file lock instead)."""
     if is_postgres(db):
-        from .postgres import PostgresStore  # psycopg is loaded only when used
+        from .postgres import DEFAULT_TIMEOUT, PostgresStore  # psycopg is loaded only when used
 
-        return PostgresStore(str(db))
+        return PostgresStore(str(db), timeout=timeout or DEFAULT_TIMEOUT)
     from .sqlite import SqliteStore
 
     return SqliteStore(db)

@@ -1,0 +1,61 @@
+"""One node: the store `--db` names, the service over it, and how its recogniser follows writes.
+
+On SQLite the node is the only writer, so the service hands each committed change to
+the recogniser itself before acknowledging the write. On PostgreSQL other nodes write
+too, so the recogniser follows the database's change feed instead (store/feed.py) —
+this node's writes included: the feed is its only source of changes there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .recognize.recognizer import Recognizer
+from .service import Context, Service, open_service
+from .store.base import Store
+from .store.feed import ChangeFeed, Rows
+from .store.open import is_postgres, open_store
+
+
+@dataclass
+class Node:
+    store: Store
+    service: Service
+    feed: ChangeFeed | None  # on PostgreSQL
+
+    async def load(self) -> None:
+        """Fill the recogniser (off the loop) and, on PostgreSQL, start following."""
+        if self.feed is not None:
+            await self.feed.start()
+        else:
+            await asyncio.to_thread(self.service.recognizer.load, self.store)
+
+    async def close(self) -> None:
+        await self.store.close()  # stops the feed first
+
+
+def rebuilder(recognizer: Recognizer) -> Callable[[Rows], Callable[[], None]]:
+    """The feed's full rebuild for `recognizer`: build a fresh one here, swap on the loop."""
+
+    def rebuild(rows: Rows) -> Callable[[], None]:
+        fresh = Recognizer.from_rows(*rows)
+        return lambda: recognizer.adopt(fresh)
+
+    return rebuild
+
+
+def open_node(db: str | Path, *, db_timeout: float | None = None, **options: Any) -> Node:
+    """A node over `db` (load it before use); `options` go to the service's Context."""
+    store = open_store(db, timeout=db_timeout)
+    if not is_postgres(db):
+        return Node(store, open_service(store, **options), None)
+    from .store.postgres import PostgresStore
+
+    assert isinstance(store, PostgresStore)
+    recognizer = Recognizer()
+    service = Service(Context(store, **options), recognizer)  # no in-process publishing
+    return Node(store, service, store.follow(recognizer.publish, rebuilder(recognizer)))
