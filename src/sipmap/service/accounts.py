@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from ..core import sids, validation
 from ..core.errors import (
     AccountNotActive,
+    DatabaseUnavailable,
     InvalidParameter,
     LimitExceeded,
     NotFound,
@@ -114,11 +115,20 @@ class AccountService:
         cached = self.recall(credentials)
         if cached is not None:
             return cached
-        principal = await self._verify(username, password)
+        key = hashlib.sha256(credentials).digest()
+        try:
+            principal = await self._verify(username, password)
+        except DatabaseUnavailable:
+            # While the database is down nothing can be revoked, and recognition still
+            # answers from memory: credentials verified before the outage still pass.
+            stale = self._verified.get(key)
+            if stale is None:
+                raise
+            return stale[0]
         if len(self._verified) > 10_000:
             self._verified.clear()
         expires = time.monotonic() + CREDENTIAL_CACHE_SECONDS
-        self._verified[hashlib.sha256(credentials).digest()] = (principal, expires)
+        self._verified[key] = (principal, expires)
         return principal
 
     def forget_credentials(self) -> None:
