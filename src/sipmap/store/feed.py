@@ -144,8 +144,10 @@ class ChangeFeed:
         await self.reached(self._fetched, None)
 
     async def reached(self, position: int, timeout: float | None) -> bool:
-        """Wait until everything up to `position` is applied; False if `timeout` passed."""
-        if self._applied >= position:
+        """Wait until everything up to `position` is applied; False if `timeout` passed.
+
+        Before `start` there is nothing to wait for: its full load will include it."""
+        if self._applied >= position or self._loop is None:
             return True
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (position, next(self._tiebreak), future))
