@@ -131,6 +131,7 @@ class ChangeFeed:
 
         The first load's failure (the database unreachable) is raised here."""
         self._loop = asyncio.get_running_loop()
+        self._stop.clear()  # started again after close(): it goes on from its position
         conn = await asyncio.to_thread(self._connect)
         try:
             await asyncio.to_thread(self._catch_up, conn)

@@ -181,7 +181,7 @@ class _Writer:
         if cut > 0:
             conn.execute(_TRIM, (cut,))
             conn.execute(_TRIMMED, (str(cut), cut))
-        self._next_trim = head + TRIM_EVERY
+        self._next_trim = head + min(TRIM_EVERY, self._log_keep)
 
     def _begin(self) -> psycopg.Connection[tuple[Any, ...]]:
         # A connection the server dropped while it sat idle fails at BEGIN, before any
