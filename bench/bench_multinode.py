@@ -155,6 +155,52 @@ def throughput(
     report(rates, ratios, {})
 
 
+def lock_waits(db: str, tmp: Path, args: argparse.Namespace) -> None:
+    """Creates through two nodes at once, while pg_stat_activity is sampled: how often a
+    node's writer waits for the other's write lock, and how often one holds it."""
+    import threading
+
+    from bench_api import wrk_all
+
+    post = tmp / "post.lua"
+    post.write_text(POST_SCRIPT)
+    with nodes(db, 2) as servers:
+        samples = {"waiting": 0, "writing": 0, "total": 0}
+        stop = threading.Event()
+
+        def sample() -> None:
+            with psycopg.connect(db, autocommit=True) as conn:
+                while not stop.is_set():
+                    row = conn.execute(
+                        "SELECT count(*) FILTER (WHERE wait_event = 'advisory'),"
+                        " count(*) FILTER (WHERE state = 'active' AND wait_event IS DISTINCT"
+                        " FROM 'advisory') FROM pg_stat_activity"
+                        " WHERE application_name LIKE 'sipmap % writer' AND datname = current_database()"
+                        " AND query NOT LIKE 'BEGIN%'"
+                    ).fetchone()
+                    assert row is not None
+                    samples["waiting"] += row[0] > 0
+                    samples["writing"] += row[1] > 0
+                    samples["total"] += 1
+                    time.sleep(0.002)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            runs: Scenario = [(f"{s.base_url}/v1/IpRecords", post, True) for s in servers]
+            rate = wrk_all(runs, args.connections, args.seconds * 3)
+        finally:
+            stop.set()
+            sampler.join()
+    total = max(1, samples["total"])
+    print(
+        f"\nwrite lock, creates through 2 nodes at once: {rate:.0f} creates/s; of "
+        f"{samples['total']} samples of pg_stat_activity, a writer was waiting for the lock "
+        f"in {100 * samples['waiting'] / total:.0f}%, one was running a statement in "
+        f"{100 * samples['writing'] / total:.0f}%"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--changes", type=int, default=300)
@@ -166,8 +212,13 @@ def main() -> None:
         default=os.environ.get("SIPMAP_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"),
     )
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--only-lock", action="store_true", help="only the write-lock sampling")
     args = parser.parse_args()
 
+    if args.only_lock:
+        with tempfile.TemporaryDirectory() as tmp, scratch_schema(args.postgres) as db:
+            lock_waits(db, Path(tmp), args)
+        return
     with scratch_schema(args.postgres) as db:
         met = propagation(db, args.changes)
     if not args.skip_throughput:
@@ -185,6 +236,8 @@ def main() -> None:
                 with scratch_schema(args.postgres) as db, nodes(db, count) as servers:
                     label = f"PostgreSQL, {count} node{'s' if count > 1 else ''}"
                     throughput(label, servers, Path(tmp), args)
+            with scratch_schema(args.postgres) as db:
+                lock_waits(db, Path(tmp), args)
     if not met:
         sys.exit(1)
 

@@ -298,9 +298,13 @@ class PostgresStore:
 
     async def write(self, fn: Callable[[PostgresTx], R]) -> R:
         result, position = await self._bounded(self._writer.write(fn))
-        if self.feed is not None and not await self.feed.reached(position, self.timeout):
-            # Committed, so acknowledged; this node's recognition catches up later.
-            log.warning("write at log position %d not yet applied by the feed", position)
+        feed = self.feed
+        if feed is not None:
+            # A feed that is reconnecting will catch up by itself: no point waiting.
+            wait = self.timeout if feed.status().connected else 0
+            if not await feed.reached(position, wait) and wait:
+                # Committed, so acknowledged; this node's recognition catches up later.
+                log.warning("write at log position %d not yet applied by the feed", position)
         return result
 
     def _close_readers(self) -> None:
