@@ -32,6 +32,9 @@ _positive.__name__ = "positive number"  # argparse names the type in its error l
 
 
 def _add(parser: argparse.ArgumentParser, setting: Setting) -> None:
+    if isinstance(setting.default, bool):
+        parser.add_argument(setting.flag, dest=setting.name, action="store_true", help=setting.help)
+        return
     kind: Callable[[str], Any] = str
     if isinstance(setting.default, int):
         kind = int
@@ -57,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser(
-        "serve", help="Run the HTTP API on the SQLite or PostgreSQL store --db names."
+        "serve",
+        help="Run the HTTP API and the SIP edge on the SQLite or PostgreSQL store --db names.",
     )
     for setting in SERVE_SETTINGS:
         _add(serve, setting)

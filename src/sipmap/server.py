@@ -11,11 +11,14 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import uvicorn
+from prometheus_client import Gauge
 
-from . import metrics
 from .api.app import create_app
 from .core.errors import DatabaseUnavailable
+from .metrics import REGISTRY
 from .node import open_node
+from .sip.counters import SipCounters
+from .sip.setup import StartupError, bind_sockets, build_edge, edge_config
 from .store.feed import ChangeFeed
 
 SWITCH_INTERVAL = 0.0002  # seconds
@@ -33,6 +36,17 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
     # shorter interval bounds how long requests and SIP traffic wait behind them.
     sys.setswitchinterval(SWITCH_INTERVAL)
     gc.set_threshold(*GC_THRESHOLDS)
+    # The SIP sockets first: a taken port is reported before anything else happens
+    # (no store opened, no credentials created or printed).
+    if args.sip_host is None:
+        args.sip_host = args.host
+    sip_sockets = bind_sockets(args.sip_host, args.sip_port) if args.sip_port else []
+    try:
+        sip_config = edge_config(args, sip_sockets) if sip_sockets else None
+    except StartupError:
+        for sock in sip_sockets:
+            sock.close()
+        raise
     node = open_node(args.db, db_timeout=args.db_timeout, sip_domain_suffix=args.sip_domain_suffix)
     service = node.service
     # Before the load, so a mistaken environment is reported at once.
@@ -65,20 +79,51 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
         lifespan="off",
     )
     server = uvicorn.Server(config)
+    edge = None
     try:
+        if sip_config is not None:
+            counters = SipCounters(REGISTRY)
+            edge = build_edge(args, sip_config, service.recognizer.recognize, counters)
+            await edge.start(sip_sockets)
         await server.serve()
     finally:
+        if edge is not None:
+            await edge.close()
+        for sock in sip_sockets:
+            sock.close()
         await node.close()
 
 
 def _feed_health(feed: ChangeFeed | None) -> Callable[[], dict[str, Any]] | None:
-    """The feed's state for /health and /metrics (PostgreSQL only)."""
+    """The feed's state for /health, and its gauges on /metrics (PostgreSQL only)."""
     if feed is None:
         return None
-    metrics.FEED_BEHIND.set_function(lambda: feed.status().behind_seconds)
-    metrics.FEED_POSITION.set_function(lambda: feed.status().position)
-    metrics.FEED_CONNECTED.set_function(lambda: feed.status().connected)
-    metrics.FEED_RELOADS.set_function(lambda: feed.reloads)
+    gauges: list[tuple[str, str, Callable[[], float]]] = [
+        (
+            "sipmap_change_feed_behind_seconds",
+            "Seconds since this node's recognition was last known to reflect every committed "
+            "write (PostgreSQL change feed); 0 while it is following.",
+            lambda: feed.status().behind_seconds,
+        ),
+        (
+            "sipmap_change_feed_position",
+            "The last change-log position applied to this node's recogniser.",
+            lambda: feed.status().position,
+        ),
+        (
+            "sipmap_change_feed_connected",
+            "1 while the change feed's connection is listening, else 0.",
+            lambda: float(feed.status().connected),
+        ),
+        (
+            "sipmap_change_feed_reloads",
+            "Full rebuilds of the recogniser because the log was trimmed past this node's "
+            "position.",
+            lambda: feed.reloads,
+        ),
+    ]
+    for name, documentation, read in gauges:
+        Gauge(name, documentation, registry=REGISTRY).set_function(read)
     return lambda: {"change_feed": feed.status().as_dict()}
 
 
