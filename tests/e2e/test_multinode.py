@@ -227,9 +227,12 @@ def test_a_node_whose_connections_are_cut_catches_up(database: str, nodes: tuple
 
 def test_metrics_report_the_feed(nodes: tuple[Api, Api]) -> None:
     a, _ = nodes
-    text = a.http.get("/metrics").text
-    assert "sipmap_change_feed_behind_seconds 0.0" in text
+    text = eventually(
+        lambda: a.http.get("/metrics").text, lambda t: "sipmap_change_feed_connected 1.0" in t
+    )
     assert "sipmap_change_feed_connected 1.0" in text
+    assert "sipmap_change_feed_behind_seconds 0.0" in text
+    assert "sipmap_change_feed_reloads 0.0" in text
 
 
 def test_a_restarted_database_fails_fast_and_loses_nothing_acknowledged() -> None:
@@ -256,7 +259,8 @@ def test_a_restarted_database_fails_fast_and_loses_nothing_acknowledged() -> Non
                 assert time.monotonic() - started < timeout + 5  # bounded, not hanging
                 # Recognition answers from memory throughout.
                 assert domain_of(api, "10.1.0.1") == (domain, False)
-                assert api.health()["change_feed"]["connected"] is False
+                health = eventually(api.health, lambda h: not h["change_feed"]["connected"])
+                assert health["change_feed"]["connected"] is False
 
             cluster.start()
             # Both nodes recover by themselves; writes through either work again.
