@@ -283,3 +283,25 @@ def test_a_restarted_database_fails_fast_and_loses_nothing_acknowledged() -> Non
         finally:
             a.stop()
             b.stop()
+
+
+def test_an_unreachable_database_is_one_line_and_a_non_zero_exit() -> None:
+    import subprocess
+    import sys
+
+    from sipmap.testing import free_port
+
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"  # nobody listens there
+    for command in (
+        ["serve", "--port", str(free_port()), "--db", url, "--db-timeout", "1"],
+        ["accounts", "list", "--db", url],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "sipmap.cli", *command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.startswith("error: cannot reach PostgreSQL"), done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr

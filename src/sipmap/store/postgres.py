@@ -213,7 +213,9 @@ class PostgresStore:
                 migrate(conn)
             self._writer = _Writer(dsn, timeout, log_keep)
         except _CONNECTION_ERRORS as error:
-            raise DatabaseUnavailable(f"cannot reach PostgreSQL: {error}".strip()) from error
+            # One line: libpq's messages carry a hint on a line of their own.
+            reason = " ".join(str(error).split())
+            raise DatabaseUnavailable(f"cannot reach PostgreSQL: {reason}") from error
         self._idle: list[psycopg.Connection[tuple[Any, ...]]] = []
         self._idle_lock = threading.Lock()
         self.feed: ChangeFeed | None = None
