@@ -80,11 +80,15 @@ MAX_IDLE_READERS = 8  # read connections kept open between reads
 # stores in different schemas of one database do not wait for each other.
 LOCK_CLASS = 0x5109  # "sip"
 _SCHEMA_KEY = "hashtext(coalesce(current_schema(), ''))"
-_BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
-_WRITE_LOCK = f"SELECT pg_advisory_xact_lock(%s, {_SCHEMA_KEY})"
+# Every statement the write lock is held for is a round trip during which the other
+# nodes wait, so the batch's first and last two go out as one simple query each.
+_BEGIN_WRITE = (
+    "BEGIN ISOLATION LEVEL READ COMMITTED;"
+    f" SELECT pg_advisory_xact_lock({LOCK_CLASS}, {_SCHEMA_KEY})"
+)
 
 
-_HEAD = "SELECT coalesce(max(pos), 0) FROM change_log"
+_HEAD_AND_COMMIT = "SELECT coalesce(max(pos), 0) FROM change_log; COMMIT"
 _TRIM = "DELETE FROM change_log WHERE pos <= %s"
 _TRIMMED = "UPDATE settings SET value = %s WHERE key = 'change_log_trimmed' AND value::bigint < %s"
 
@@ -118,6 +122,7 @@ class _Writer:
         self._timeout = timeout
         self._log_keep = log_keep
         self._next_trim = 0
+        self._head = 0  # the log position the last commit reached
         self._conn = _connect(dsn, timeout, "writer")
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="sipmap-pg-writer", daemon=True)
@@ -154,15 +159,18 @@ class _Writer:
     def _commit(self, batch: list[_Job]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         try:
-            conn = self._begin()
+            conn = self._begin()  # and the lock
             tx = PostgresTx(conn)
-            conn.execute(_WRITE_LOCK, (LOCK_CLASS,))
-            outcomes = run_isolated(conn, tx, batch)
-            row = conn.execute(_HEAD).fetchone()
-            head = int(row[0]) if row else 0
-            if head >= self._next_trim:
-                self._trim(conn, head)
-            conn.execute("COMMIT")
+            if len(batch) == 1:
+                outcomes = self._alone(conn, tx, batch[0])
+                if outcomes[0][2] is not None:
+                    return outcomes  # rolled back: nothing to commit
+            else:
+                outcomes = run_isolated(conn, tx, batch)
+            if self._head >= self._next_trim:
+                self._trim(conn, self._head)
+            row = conn.execute(_HEAD_AND_COMMIT).fetchone()
+            head = self._head = int(row[0]) if row else 0
         except Exception as exc:
             # The transaction itself failed, so every job in it does. Nothing was
             # written — unless the connection broke during COMMIT: then nobody knows.
@@ -173,6 +181,19 @@ class _Writer:
         return [
             (f, (result, head), None) if e is None else (f, None, e) for f, result, e in outcomes
         ]
+
+    @staticmethod
+    def _alone(
+        conn: psycopg.Connection[tuple[Any, ...]], tx: PostgresTx, job: _Job
+    ) -> list[Outcome]:
+        # A job alone in its transaction needs no savepoint: if it fails, the whole
+        # transaction is rolled back (two round trips fewer under the lock).
+        fn, future = job
+        try:
+            return [(future, fn(tx), None)]
+        except BaseException as exc:  # the job's own failure, reported to its caller
+            conn.execute("ROLLBACK")
+            return [(future, None, exc)]
 
     def _trim(self, conn: psycopg.Connection[tuple[Any, ...]], head: int) -> None:
         # Under the write lock, in the batch's transaction: the watermark and the
