@@ -176,7 +176,6 @@ def lock_waits(db: str, tmp: Path, args: argparse.Namespace) -> None:
                         " count(*) FILTER (WHERE state = 'active' AND wait_event IS DISTINCT"
                         " FROM 'advisory') FROM pg_stat_activity"
                         " WHERE application_name LIKE 'sipmap % writer' AND datname = current_database()"
-                        " AND query NOT LIKE 'BEGIN%'"
                     ).fetchone()
                     assert row is not None
                     samples["waiting"] += row[0] > 0
