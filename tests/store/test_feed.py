@@ -23,7 +23,7 @@ from sipmap.service import Context, Service
 from sipmap.store.feed import decode
 from sipmap.store.postgres import PostgresStore
 
-from ..pg import BASE_URL, scratch_database
+from ..pg import base_url, scratch_database
 
 ACCOUNT = "AC" + "c" * 32
 SUFFIX = ".sip.twilio.com"
@@ -193,7 +193,7 @@ CUT = len(OPS)  # not a write: cut a node's feed connection
 
 
 def cut(feed_pid: int | None) -> None:
-    with psycopg.connect(BASE_URL, autocommit=True) as conn:
+    with psycopg.connect(base_url(), autocommit=True) as conn:
         conn.execute("SELECT pg_terminate_backend(%s)", (feed_pid,))
 
 

@@ -229,14 +229,9 @@ class PostgresStore:
     ) -> None:
         self.dsn = dsn
         self.timeout = timeout
-        try:
-            with self._connect() as conn:
-                migrate(conn)
-            self._writer = _Writer(dsn, timeout, log_keep)
-        except _CONNECTION_ERRORS as error:
-            # One line: libpq's messages carry a hint on a line of their own.
-            reason = " ".join(str(error).split())
-            raise DatabaseUnavailable(f"cannot reach PostgreSQL: {reason}") from error
+        with self._connect() as conn:
+            migrate(conn)
+        self._writer = _Writer(dsn, timeout, log_keep)
         self._idle: list[psycopg.Connection[tuple[Any, ...]]] = []
         self._idle_lock = threading.Lock()
         self.feed: ChangeFeed | None = None
