@@ -63,7 +63,7 @@ def nodes(db: str, count: int) -> Iterator[list[RunningServer]]:
     started: list[RunningServer] = []
     try:
         for _ in range(count):  # one after the other: the first migrates
-            started.append(start_server(db))
+            started.append(start_server(db, "--sip-port", "0"))
         yield started
     finally:
         for server in started:

@@ -1,8 +1,9 @@
 """A private PostgreSQL server for tests that stop and start it (the suite's shared server
 must never be restarted): initdb in a temporary directory, a free loopback port.
 
-The binaries are the `pgserver` wheel's (a test dependency), so this runs wherever the
-suite does; SIPMAP_TEST_PG_BIN names another folder of them. PostgreSQL refuses to run as
+The binaries: the folder SIPMAP_TEST_PG_BIN names, else the system's PostgreSQL
+(/usr/lib/postgresql/N/bin, readable by its system user wherever the checkout is), else
+the `pgserver` wheel's (a test dependency), so this runs wherever the suite does. PostgreSQL refuses to run as
 root: as root, it runs as the system user `postgres` if there is one, else `pgserver`
 (created if missing, as pgserver itself does)."""
 
@@ -26,6 +27,9 @@ def _bin() -> Path:
     named = os.environ.get("SIPMAP_TEST_PG_BIN")
     if named:
         return Path(named)
+    system = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if system:
+        return system[-1].parent
     with warnings.catch_warnings():
         # platformdirs warns at import when XDG_RUNTIME_DIR is unset (as tests/pg.py says).
         warnings.simplefilter("ignore")

@@ -22,6 +22,7 @@ A = f"/2010-04-01/Accounts/{ACCOUNT_SID}"
 # measured by bench/bench_multinode.py); a bound so that a node that never converges
 # fails the test instead of hanging it.
 CONVERGE = 15.0
+NO_SIP = ("--sip-port", "0")  # these tests need no SIP edge, nor a port for one
 
 
 class Api:
@@ -89,9 +90,9 @@ def database() -> Iterator[str]:
 
 @pytest.fixture
 def nodes(database: str) -> Iterator[tuple[Api, Api]]:
-    first = Api(start_server(database))
+    first = Api(start_server(database, *NO_SIP))
     # After the first, which migrated the schema and made the account.
-    second = Api(start_server(database))
+    second = Api(start_server(database, *NO_SIP))
     try:
         yield first, second
     finally:
@@ -238,8 +239,8 @@ def test_metrics_report_the_feed(nodes: tuple[Api, Api]) -> None:
 def test_a_restarted_database_fails_fast_and_loses_nothing_acknowledged() -> None:
     timeout = 2.0
     with private_cluster() as cluster:
-        a = Api(start_server(cluster.url, "--db-timeout", str(timeout)))
-        b = Api(start_server(cluster.url, "--db-timeout", str(timeout)))
+        a = Api(start_server(cluster.url, "--db-timeout", str(timeout), *NO_SIP))
+        b = Api(start_server(cluster.url, "--db-timeout", str(timeout), *NO_SIP))
         try:
             domain = a.post(f"{A}/SIP/Domains.json", DomainName=name())["sid"]
             acknowledged: list[str] = []
