@@ -31,19 +31,55 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from bench_api import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
-    POST_SCRIPT,
-    Scenario,
-    paired_rounds,
-    report,
-    seed_records,
-)
+from bench_api import ACCOUNT_SID, AUTH_TOKEN, seed, write_post_script, wrk
 from sipmap.testing import RunningServer, start_server
 
 A = f"/2010-04-01/Accounts/{ACCOUNT_SID}"
 TARGET_P99_MS = 100.0
+
+Run = tuple[str, Path | None, bool]  # url, wrk script, authenticated
+# One measurement: every run of the list loaded at once (one wrk per node), rates summed.
+Scenario = list[Run]
+
+
+def wrk_all(runs: Scenario, connections: int, seconds: int) -> float:
+    if len(runs) == 1:
+        url, script, auth = runs[0]
+        return wrk(url, connections, seconds, script, auth)
+    from concurrent.futures import ThreadPoolExecutor
+
+    share = max(1, connections // len(runs))
+    with ThreadPoolExecutor(len(runs)) as pool:
+        return sum(pool.map(lambda r: wrk(r[0], share, seconds, r[1], r[2]), runs))
+
+
+def paired_rounds(
+    baseline: Scenario, scenarios: dict[str, Scenario], connections: int, seconds: int, rounds: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """As bench_api.py: each scenario run beside a baseline run, alternating which goes
+    first; the rates of every run, and each pair's ratio scenario / baseline."""
+    rates: dict[str, list[float]] = {name: [] for name in ["baseline", *scenarios]}
+    ratios: dict[str, list[float]] = {name: [] for name in scenarios}
+    for round_ in range(rounds):
+        for name, scenario in scenarios.items():
+            pair = [baseline, scenario] if round_ % 2 == 0 else [scenario, baseline]
+            measured = [wrk_all(runs, connections, seconds) for runs in pair]
+            if round_ % 2:
+                measured.reverse()
+            base_rate, rate = measured
+            rates["baseline"].append(base_rate)
+            rates[name].append(rate)
+            ratios[name].append(rate / base_rate)
+    return rates, ratios
+
+
+def report(rates: dict[str, list[float]], ratios: dict[str, list[float]]) -> None:
+    print(f"{'scenario':<16}{'req/s':>10}{'ratio':>8}{'range':>12}")
+    print(f"{'baseline':<16}{statistics.median(rates['baseline']):>10.0f}{1:>8.2f}")
+    for name, values in ratios.items():
+        ratio = statistics.median(values)
+        spread = f"{min(values):.2f}-{max(values):.2f}"
+        print(f"{name:<16}{statistics.median(rates[name]):>10.0f}{ratio:>8.2f}{spread:>12}")
 
 
 @contextmanager
@@ -140,9 +176,8 @@ def propagation(db: str, changes: int) -> bool:
 def throughput(
     label: str, servers: list[RunningServer], tmp: Path, args: argparse.Namespace
 ) -> None:
-    sids = seed_records(servers[0].base_url)
-    post = tmp / "post.lua"
-    post.write_text(POST_SCRIPT)
+    sids = seed(servers[0].base_url)
+    post = write_post_script(tmp)
     urls = [s.base_url for s in servers]
     baseline: Scenario = [(f"{u}/health", None, False) for u in urls]
     scenarios: dict[str, Scenario] = {
@@ -152,7 +187,7 @@ def throughput(
     }
     rates, ratios = paired_rounds(baseline, scenarios, args.connections, args.seconds, args.rounds)
     print(f"\n{label}")
-    report(rates, ratios, {})
+    report(rates, ratios)
 
 
 def lock_waits(db: str, tmp: Path, args: argparse.Namespace) -> None:
@@ -160,10 +195,7 @@ def lock_waits(db: str, tmp: Path, args: argparse.Namespace) -> None:
     node's writer waits for the other's write lock, and how often one holds it."""
     import threading
 
-    from bench_api import wrk_all
-
-    post = tmp / "post.lua"
-    post.write_text(POST_SCRIPT)
+    post = write_post_script(tmp)
     with nodes(db, 2) as servers:
         samples = {"waiting": 0, "writing": 0, "total": 0}
         stop = threading.Event()

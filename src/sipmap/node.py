@@ -50,8 +50,12 @@ def rebuilder(recognizer: Recognizer) -> Callable[[Rows], Callable[[], None]]:
 
 def open_node(db: str | Path, *, db_timeout: float | None = None, **options: Any) -> Node:
     """A node over `db` (load it before use); `options` go to the service's Context."""
-    store = open_store(db, timeout=db_timeout)
-    if not is_postgres(db):
+    return node_over(open_store(db, timeout=db_timeout), **options)
+
+
+def node_over(store: Store, **options: Any) -> Node:
+    """The service over an opened store, and how its recogniser follows the writes."""
+    if not is_postgres(getattr(store, "dsn", "")):
         return Node(store, open_service(store, **options), None)
     from .store.postgres import PostgresStore
 

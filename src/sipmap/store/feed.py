@@ -1,7 +1,7 @@
 """The change feed on PostgreSQL: every node's writes, in commit order, into this node.
 
 Triggers append each committed change that recognition depends on to `change_log`
-in the writing transaction, and NOTIFY the schema's channel (migration 0002 says why
+in the writing transaction, and NOTIFY the schema's channel (migration 0004 says why
 a log position is commit order). Each node follows the log on one dedicated
 connection, in one thread: LISTEN, then after every notification — and every
 HEARTBEAT seconds in case one was missed or the connection died quietly — it reads
