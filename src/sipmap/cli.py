@@ -51,11 +51,26 @@ def _integer(setting: Setting) -> Callable[[str], int]:
     return parse
 
 
+def _positive(text: str) -> float:
+    """An argparse type: a number of seconds, more than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not more than 0")
+    return value
+
+
 def _add(parser: argparse.ArgumentParser, setting: Setting) -> None:
     if isinstance(setting.default, bool):
         parser.add_argument(setting.flag, dest=setting.name, action="store_true", help=setting.help)
         return
-    kind = _integer(setting) if isinstance(setting.default, int) else str
+    kind: Callable[[str], Any] = str
+    if isinstance(setting.default, int):
+        kind = _integer(setting)
+    elif isinstance(setting.default, float):
+        kind = _positive
     parser.add_argument(
         setting.flag,
         dest=setting.name,

@@ -26,6 +26,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import uvicorn
+from prometheus_client import Gauge
 
 from . import keyfile
 from .api.app import create_app
@@ -34,11 +35,13 @@ from .api.limits import TenantLimits
 from .core.errors import ServiceError
 from .exits import Exit, Failure
 from .metrics import REGISTRY
-from .service import Service, open_service
+from .node import node_over
+from .service import Service
 from .service.accounts import check_bootstrap_environment
 from .sip.counters import SipCounters
 from .sip.responder import EdgeConfig
 from .sip.setup import StartupError, bind_sockets, build_edge, edge_config
+from .store.feed import ChangeFeed
 from .store.open import StoreUnavailable, open_store, shown
 
 log = logging.getLogger("sipmap")
@@ -149,7 +152,7 @@ async def _main(
     try:
         try:
             # Off the loop: opening may wait on a lock or a server; signals still arrive.
-            store = await asyncio.to_thread(open_store, args.db)
+            store = await asyncio.to_thread(lambda: open_store(args.db, timeout=args.db_timeout))
         except StoreUnavailable as error:
             raise Failure(Exit.DATABASE, f"--db {shown(args.db)}: {error}") from None
         try:
@@ -159,7 +162,7 @@ async def _main(
                 key = keyfile.resolve(args.db, args.credential_key_file, credential_key)
             except keyfile.KeyFileError as error:
                 raise Failure(Exit.USAGE, str(error)) from None
-            service = open_service(
+            node = node_over(
                 store,
                 sip_domain_suffix=args.sip_domain_suffix,
                 min_mapping_prefix=args.min_mapping_prefix,
@@ -167,12 +170,14 @@ async def _main(
                 login_failures_per_source=args.login_failures_per_source,
                 login_failures_per_account=args.login_failures_per_account,
             )
+            service = node.service
             try:
                 account, token = await service.accounts.ensure_bootstrap(account_sid, auth_token)
             except ServiceError as error:  # e.g. a bootstrap token the stored key rejects
                 raise Failure(Exit.USAGE, error.message) from None
-            # Off the loop: at a million mappings the load takes a while.
-            await asyncio.to_thread(service.recognizer.load, store)
+            # Off the loop: at a million mappings the load takes a while. On PostgreSQL
+            # the node then follows the change feed (the store's close stops it).
+            await node.load()
             if token is not None:
                 # Ready to paste into the shell the curl examples and SDK scripts run in.
                 print(
@@ -189,6 +194,7 @@ async def _main(
                 public_base_url=args.public_base_url,
                 max_concurrent=args.max_concurrent_requests,
                 tenants=TenantLimits(args.max_account_requests, args.max_account_body_bytes),
+                health=_feed_health(node.feed),
             )
             limits = Limits(
                 max_header_bytes=args.max_header_bytes,
@@ -235,6 +241,39 @@ async def _main(
         for sock in (*sockets, *sip_sockets):
             sock.close()
     log.info("sipmap stopped (%s); the store is closed", stop.signal or "server exited")
+
+
+def _feed_health(feed: ChangeFeed | None) -> Callable[[], dict[str, Any]] | None:
+    """The feed's state for /health, and its gauges on /metrics (PostgreSQL only)."""
+    if feed is None:
+        return None
+    gauges: list[tuple[str, str, Callable[[], float]]] = [
+        (
+            "sipmap_change_feed_behind_seconds",
+            "Seconds since this node's recognition was last known to reflect every committed "
+            "write (PostgreSQL change feed); 0 while it is following.",
+            lambda: feed.status().behind_seconds,
+        ),
+        (
+            "sipmap_change_feed_position",
+            "The last change-log position applied to this node's recogniser.",
+            lambda: feed.status().position,
+        ),
+        (
+            "sipmap_change_feed_connected",
+            "1 while the change feed's connection is listening, else 0.",
+            lambda: float(feed.status().connected),
+        ),
+        (
+            "sipmap_change_feed_reloads",
+            "Full rebuilds of the recogniser because the log was trimmed past this node's "
+            "position.",
+            lambda: feed.reloads,
+        ),
+    ]
+    for name, documentation, read in gauges:
+        Gauge(name, documentation, registry=REGISTRY).set_function(read)
+    return lambda: {"change_feed": feed.status().as_dict()}
 
 
 async def _prune_tombstones(service: Service, lifetime: int) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class Setting:
     name: str  # the attribute on parsed arguments
     flag: str
-    default: str | int | bool | None  # a bool default makes an on/off flag
+    default: str | int | float | bool | None  # a bool default makes an on/off flag
     help: str
     env: str | None = None
     choices: tuple[str, ...] | None = None
@@ -34,6 +34,13 @@ SERVE_SETTINGS = (
         "./sipmap.db",
         "Path of the SQLite database file (created if missing), or a PostgreSQL URL "
         "(postgresql://user@host:port/dbname) whose database several nodes may share.",
+    ),
+    Setting(
+        "db_timeout",
+        "--db-timeout",
+        5.0,
+        "Seconds a PostgreSQL operation may take (connecting included); past it, or while the "
+        "database is down, API requests get 503 (code 20503) instead of waiting.",
     ),
     Setting(
         "credential_key_file",

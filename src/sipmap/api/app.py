@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from random import getrandbits
 from typing import Any
 
@@ -74,7 +74,9 @@ class App:
         public_base_url: str | None,
         max_concurrent: int,
         tenants: TenantLimits,
+        health: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
+        self.health = health
         self.service = service
         self.router: Router[Handler] = Router(table)
         self.public_base_url = public_base_url
@@ -102,7 +104,9 @@ class App:
                 await _respond(send, started, 200, None)
                 return
             if path == "/health" and method in ("GET", "HEAD"):
-                await _respond(send, started, 200, {"status": "ok", "version": __version__})
+                fields = self.health() if self.health is not None else {}
+                body = {"status": "ok", "version": __version__, **fields}
+                await _respond(send, started, 200, body)
                 return
             if path == "/metrics" and method in ("GET", "HEAD"):
                 await _metrics(send)
@@ -149,7 +153,9 @@ def create_app(
     public_base_url: str | None = None,
     max_concurrent: int = 1000,
     tenants: TenantLimits | None = None,
+    health: Callable[[], Mapping[str, Any]] | None = None,
 ) -> App:
+    """`health`: fields added to the `/health` body (the change feed's state)."""
     table: dict[str, Mapping[str, Handler]] = {
         **v1.ROUTES,
         **v2010.ROUTES,
@@ -159,4 +165,4 @@ def create_app(
     base = public_base_url.rstrip("/") if public_base_url else None
     if tenants is None:
         tenants = TenantLimits(max_concurrent, max_concurrent * MAX_BODY_BYTES)
-    return App(service, table, base, max_concurrent, tenants)
+    return App(service, table, base, max_concurrent, tenants, health)

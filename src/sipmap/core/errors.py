@@ -73,3 +73,12 @@ class AccountNotActive(ServiceError):
     status = 401
     code = 20005
     message = "Account not active"
+
+
+class DatabaseUnavailable(ServiceError):
+    """The database did not answer within the node's --db-timeout (down, restarting,
+    unreachable). For a write, whether it was applied is unknown: retry it."""
+
+    status = 503
+    code = 20503
+    message = "Service unavailable: the database did not answer in time; retry later"

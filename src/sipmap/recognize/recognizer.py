@@ -135,7 +135,7 @@ class Recognizer:
 
         For start-up, before anything publishes: a change published while it runs
         would be lost. While serving, use `rebuild`."""
-        self._state = store.read_blocking(_read_state)
+        self._state = store.read_blocking(read_state)
 
     async def rebuild(self, store: Store) -> None:
         """Replace the whole state with one built from the store, while serving.
@@ -155,7 +155,7 @@ class Recognizer:
         async with self._rebuilding:
             self._replay = []
             try:
-                state = await asyncio.to_thread(store.read_blocking, _read_state)
+                state = await asyncio.to_thread(store.read_blocking, read_state)
                 while self._replay:
                     batch = self._replay[:REPLAY_BATCH]
                     del self._replay[:REPLAY_BATCH]
@@ -171,6 +171,12 @@ class Recognizer:
             # giving back their memory takes the kernel tens of milliseconds.
             await asyncio.to_thread(retired.clear)
 
+    def adopt(self, state: State) -> None:
+        """Serve from `state`, built off the loop (`read_state`): one assignment, so a
+        reader sees the old state or the new one. For a rebuild by a change feed that
+        publishes nothing between the state's snapshot and this call."""
+        self._state = state
+
     # -- changes ----------------------------------------------------------------------
 
     def publish(self, events: Sequence[Event]) -> None:
@@ -180,7 +186,7 @@ class Recognizer:
             self._replay.extend(events)
 
 
-def _read_state(tx: Tx) -> State:
+def read_state(tx: Tx) -> State:
     """One pass over the rows recognition needs, as plain tuples (no models)."""
     state = State()
     for sid, status in tx.scan(Account, ("sid", "status")):

@@ -36,16 +36,19 @@ def shown(db: str | Path) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def open_store(db: str | Path, *, create: bool = True, writable: bool = True) -> Store:
+def open_store(
+    db: str | Path, *, create: bool = True, writable: bool = True, timeout: float | None = None
+) -> Store:
     """The store `db` names. `create`: a missing SQLite file may be created;
-    `writable`: refuse a database this process cannot write (checked by trying)."""
+    `writable`: refuse a database this process cannot write (checked by trying);
+    `timeout`: --db-timeout, for PostgreSQL (SQLite waits for its file lock instead)."""
     if is_postgres(db):
         import psycopg  # loaded only when used
 
-        from .postgres import PostgresStore
+        from .postgres import DEFAULT_TIMEOUT, PostgresStore
 
         try:
-            return PostgresStore(str(db))
+            return PostgresStore(str(db), timeout=timeout or DEFAULT_TIMEOUT)
         except psycopg.Error as error:
             raise StoreUnavailable(_first_line(error)) from None
     path = Path(db)

@@ -20,6 +20,16 @@ Reads run on pooled connections in worker threads: `read` in one REPEATABLE READ
 ONLY transaction (one snapshot for every query), `get` as a single autocommit statement.
 Nothing is cached: another node may commit at any time.
 
+Every write transaction also learns the change-log position it reached (feed.py);
+once a node follows the log, a write returns only after its own entries were applied
+to the node's recogniser, and every so many positions the writer trims the log to the
+newest LOG_KEEP entries.
+
+Outages. Every call is bounded by `timeout` (--db-timeout): connecting, and waiting
+for a read, a write or the feed. Past it, or on a connection error, the caller gets
+DatabaseUnavailable (HTTP 503) — never a hang or a 500. Nothing needs restarting:
+the next use connects again.
+
 A connection the server dropped while it sat idle is noticed on its next use and
 replaced, and that use repeated: any read, or a write batch that failed at its BEGIN
 (before any job ran). A connection that breaks inside a write transaction fails that
@@ -34,18 +44,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import math
+import os
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import psycopg
 
+from ..core.errors import DatabaseUnavailable
 from ..core.models import M, Model
 from .batch import MAX_BATCH, Outcome, dispatch
+from .feed import ChangeFeed, Publish, Rebuild
 from .sqltx import POSTGRES, SqlTx, pending_migrations, run_isolated
 
 R = TypeVar("R")
+
+log = logging.getLogger("sipmap.store")
+DEFAULT_TIMEOUT = 5.0  # seconds; --db-timeout
+LOG_KEEP = 100_000  # change-log entries kept; a node further behind reloads in full
+TRIM_EVERY = 1_000  # positions between trims
+_CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
 class PostgresTx(SqlTx):
@@ -69,13 +90,35 @@ MAX_IDLE_READERS = 8  # read connections kept open between reads
 # stores in different schemas of one database do not wait for each other.
 LOCK_CLASS = 0x5109  # "sip"
 _SCHEMA_KEY = "hashtext(coalesce(current_schema(), ''))"
-_BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
-_WRITE_LOCK = f"SELECT pg_advisory_xact_lock(%s, {_SCHEMA_KEY})"
+# Every statement the write lock is held for is a round trip during which the other
+# nodes wait, so the batch's first and last two go out as one simple query each.
+_BEGIN_WRITE = (
+    "BEGIN ISOLATION LEVEL READ COMMITTED;"
+    f" SELECT pg_advisory_xact_lock({LOCK_CLASS}, {_SCHEMA_KEY})"
+)
 
 
-def _connect(dsn: str) -> psycopg.Connection[tuple[Any, ...]]:
+_HEAD_AND_COMMIT = "SELECT coalesce(max(pos), 0) FROM change_log; COMMIT"
+_TRIM = "DELETE FROM change_log WHERE pos <= %s"
+_TRIMMED = "UPDATE settings SET value = %s WHERE key = 'change_log_trimmed' AND value::bigint < %s"
+
+
+def _connect(dsn: str, timeout: float, role: str) -> psycopg.Connection[tuple[Any, ...]]:
     # autocommit: we issue BEGIN/COMMIT ourselves, as the SQLite store does.
-    return psycopg.connect(dsn, autocommit=True)
+    # libpq's connect_timeout is whole seconds, at least 2; tcp_user_timeout and the
+    # keepalives make a connection whose server vanished fail rather than hang.
+    return psycopg.connect(
+        dsn,
+        autocommit=True,
+        connect_timeout=max(2, math.ceil(timeout)),
+        tcp_user_timeout=int(timeout * 1000),
+        keepalives=1,
+        keepalives_idle=max(1, int(timeout)),
+        keepalives_interval=1,
+        keepalives_count=3,
+        # Names the node (its process) and the connection's job in pg_stat_activity.
+        application_name=f"sipmap {os.getpid()} {role}",
+    )
 
 
 _Job = tuple[Callable[[PostgresTx], Any], "asyncio.Future[Any]"]
@@ -84,15 +127,20 @@ _Job = tuple[Callable[[PostgresTx], Any], "asyncio.Future[Any]"]
 class _Writer:
     """One connection on one thread; queued writes share a transaction (group commit)."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, timeout: float, log_keep: int) -> None:
         self._dsn = dsn
-        self._conn = _connect(dsn)
+        self._timeout = timeout
+        self._log_keep = log_keep
+        self._next_trim = 0
+        self._head = 0  # the log position the last commit reached
+        self._conn = _connect(dsn, timeout, "writer")
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="sipmap-pg-writer", daemon=True)
         self._thread.start()
 
-    async def write(self, fn: Callable[[PostgresTx], R]) -> R:
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+    async def write(self, fn: Callable[[PostgresTx], R]) -> tuple[R, int]:
+        """fn's result, and the change-log position its transaction reached."""
+        future: asyncio.Future[tuple[R, int]] = asyncio.get_running_loop().create_future()
         self._jobs.put((fn, future))
         return await future
 
@@ -112,17 +160,27 @@ class _Writer:
                     stopping = True
                     break
                 batch.append(job)
-            dispatch(self._commit(batch))
+            # A caller that stopped waiting (timed out) gave up on its write: skip it.
+            batch = [job for job in batch if not job[1].done()]
+            if batch:
+                dispatch(self._commit(batch))
         self._conn.close()
 
     def _commit(self, batch: list[_Job]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         try:
-            conn = self._begin()
+            conn = self._begin()  # and the lock
             tx = PostgresTx(conn)
-            conn.execute(_WRITE_LOCK, (LOCK_CLASS,))
-            outcomes = run_isolated(conn, tx, batch)
-            conn.execute("COMMIT")
+            if len(batch) == 1:
+                outcomes = self._alone(conn, tx, batch[0])
+                if outcomes[0][2] is not None:
+                    return outcomes  # rolled back: nothing to commit
+            else:
+                outcomes = run_isolated(conn, tx, batch)
+            if self._head >= self._next_trim:
+                self._trim(conn, self._head)
+            row = conn.execute(_HEAD_AND_COMMIT).fetchone()
+            head = self._head = int(row[0]) if row else 0
         except Exception as exc:
             # The transaction itself failed, so every job in it does. Nothing was
             # written — unless the connection broke during COMMIT: then nobody knows.
@@ -130,7 +188,31 @@ class _Writer:
                 with contextlib.suppress(psycopg.Error):
                     self._conn.execute("ROLLBACK")
             return [(future, None, exc) for _, future in batch]
-        return outcomes
+        return [
+            (f, (result, head), None) if e is None else (f, None, e) for f, result, e in outcomes
+        ]
+
+    @staticmethod
+    def _alone(
+        conn: psycopg.Connection[tuple[Any, ...]], tx: PostgresTx, job: _Job
+    ) -> list[Outcome]:
+        # A job alone in its transaction needs no savepoint: if it fails, the whole
+        # transaction is rolled back (two round trips fewer under the lock).
+        fn, future = job
+        try:
+            return [(future, fn(tx), None)]
+        except BaseException as exc:  # the job's own failure, reported to its caller
+            conn.execute("ROLLBACK")
+            return [(future, None, exc)]
+
+    def _trim(self, conn: psycopg.Connection[tuple[Any, ...]], head: int) -> None:
+        # Under the write lock, in the batch's transaction: the watermark and the
+        # deletion commit together, so a reader sees both or neither.
+        cut = head - self._log_keep
+        if cut > 0:
+            conn.execute(_TRIM, (cut,))
+            conn.execute(_TRIMMED, (str(cut), cut))
+        self._next_trim = head + min(TRIM_EVERY, self._log_keep)
 
     def _begin(self) -> psycopg.Connection[tuple[Any, ...]]:
         # A connection the server dropped while it sat idle fails at BEGIN, before any
@@ -142,7 +224,7 @@ class _Writer:
             except psycopg.OperationalError:
                 if not self._conn.broken:
                     raise
-        self._conn = _connect(self._dsn)
+        self._conn = _connect(self._dsn, self._timeout, "writer")
         self._conn.execute(_BEGIN_WRITE)
         return self._conn
 
@@ -152,13 +234,34 @@ class _Writer:
 
 
 class PostgresStore:
-    def __init__(self, dsn: str) -> None:
+    def __init__(
+        self, dsn: str, *, timeout: float = DEFAULT_TIMEOUT, log_keep: int = LOG_KEEP
+    ) -> None:
         self.dsn = dsn
-        with _connect(dsn) as conn:
+        self.timeout = timeout
+        with self._connect() as conn:
             migrate(conn)
+        self._writer = _Writer(dsn, timeout, log_keep)
         self._idle: list[psycopg.Connection[tuple[Any, ...]]] = []
         self._idle_lock = threading.Lock()
-        self._writer = _Writer(dsn)
+        self.feed: ChangeFeed | None = None
+
+    def _connect(self, role: str = "reader") -> psycopg.Connection[tuple[Any, ...]]:
+        return _connect(self.dsn, self.timeout, role)
+
+    def follow(self, publish: Publish, rebuild: Rebuild) -> ChangeFeed:
+        """The change feed into `publish` (start it); from then on writes wait for it."""
+        self.feed = ChangeFeed(lambda: self._connect("feed"), publish, rebuild)
+        return self.feed
+
+    async def _bounded(self, work: Awaitable[R]) -> R:
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await work
+        except TimeoutError:
+            raise DatabaseUnavailable() from None
+        except _CONNECTION_ERRORS as error:
+            raise DatabaseUnavailable() from error
 
     # -- reads --------------------------------------------------------------
 
@@ -169,7 +272,7 @@ class PostgresStore:
                 if not conn.broken:
                     return conn
                 conn.close()
-        return _connect(self.dsn)
+        return self._connect()
 
     def _give_back(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
         with self._idle_lock:
@@ -198,29 +301,39 @@ class PostgresStore:
             # changes nothing, so it runs again on a new connection.
         finally:
             self._give_back(conn)
-        conn = _connect(self.dsn)
+        conn = self._connect()
         try:
             return work(conn)
         finally:
             self._give_back(conn)
 
     async def read(self, fn: Callable[[PostgresTx], R]) -> R:
-        return await asyncio.to_thread(self._pooled, lambda conn: self._read(conn, fn))
+        return await self._bounded(
+            asyncio.to_thread(self._pooled, lambda conn: self._read(conn, fn))
+        )
 
     async def get(self, model: type[M], sid: str, **where: Any) -> M | None:
         # A single statement in autocommit: its own snapshot, no BEGIN/COMMIT round trips.
-        return await asyncio.to_thread(
-            self._pooled, lambda conn: PostgresTx(conn).get(model, sid, **where)
+        return await self._bounded(
+            asyncio.to_thread(self._pooled, lambda conn: PostgresTx(conn).get(model, sid, **where))
         )
 
     def read_blocking(self, fn: Callable[[PostgresTx], R]) -> R:
-        with _connect(self.dsn) as conn:
+        with self._connect() as conn:
             return self._read(conn, fn)
 
     # -- writes -------------------------------------------------------------
 
     async def write(self, fn: Callable[[PostgresTx], R]) -> R:
-        return await self._writer.write(fn)
+        result, position = await self._bounded(self._writer.write(fn))
+        feed = self.feed
+        if feed is not None:
+            # A feed that is reconnecting will catch up by itself: no point waiting.
+            wait = self.timeout if feed.status().connected else 0
+            if not await feed.reached(position, wait) and wait:
+                # Committed, so acknowledged; this node's recognition catches up later.
+                log.warning("write at log position %d not yet applied by the feed", position)
+        return result
 
     def _close_readers(self) -> None:
         with self._idle_lock:
@@ -229,6 +342,8 @@ class PostgresStore:
             conn.close()
 
     async def close(self) -> None:
+        if self.feed is not None:
+            await self.feed.close()
         await asyncio.to_thread(self._writer.stop)
         self._close_readers()
 

@@ -1,0 +1,254 @@
+"""The change feed on PostgreSQL: every node's writes, in commit order, into this node.
+
+Triggers append each committed change that recognition depends on to `change_log`
+in the writing transaction, and NOTIFY the schema's channel (migration 0004 says why
+a log position is commit order). Each node follows the log on one dedicated
+connection, in one thread: LISTEN, then after every notification — and every
+HEARTBEAT seconds in case one was missed or the connection died quietly — it reads
+the entries after the last position it fetched, decodes them to the same Events the
+service layer makes, and hands them to the event loop, which applies a whole fetch
+in one step (`publish`), so a reader never sees half of it.
+
+It is the only way changes reach the recogniser on PostgreSQL, the node's own writes
+included: a write is acknowledged once the feed applied its entries (`reached`).
+Applying a node's own events in-process as well would be wrong, not just redundant —
+they could land after a later write from another node to the same row, and undo it.
+
+A lost connection is retried; on return the feed first catches up from the last
+position it applied. If the log was trimmed past that position (store/postgres.py
+keeps the newest LOG_KEEP entries), it rebuilds in full from one snapshot of the
+tables and the log position of that snapshot: `rebuild` runs here, off the loop, and
+returns the swap the loop then makes. Until then recognition answers from the last
+consistent state, and `behind_seconds` says for how long it has not been known current.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from ..core import events as ev
+from ..core.models import AclMapping, IpAddress, SipDomain, SourceIpMapping
+from .base import Tx
+from .schema import COLUMNS, from_row
+
+log = logging.getLogger("sipmap.feed")
+
+HEARTBEAT = 1.0  # seconds between catch-ups when no notification comes
+RETRY = 0.2  # seconds between attempts to reconnect
+FETCH = 5000  # entries per read
+
+Publish = Callable[[Sequence[ev.Event]], None]
+# Builds a fresh state from a read-only snapshot of the tables (in the feed's thread)
+# and returns the swap to make on the loop. The small interface a live rebuild of the
+# recogniser has to offer.
+Rebuild = Callable[[Tx], Callable[[], None]]
+
+# table -> (model, event when saved, event when deleted)
+_TABLES: dict[str, tuple[type[Any], Callable[[Any], ev.Event], Callable[[Any], ev.Event]]] = {
+    "source_ip_mappings": (SourceIpMapping, ev.MappingSaved, ev.MappingDeleted),
+    "sip_domains": (SipDomain, ev.DomainSaved, ev.DomainDeleted),
+    "acl_mappings": (AclMapping, ev.AclMappingSaved, ev.AclMappingDeleted),
+    "ip_addresses": (IpAddress, ev.IpAddressSaved, ev.IpAddressDeleted),
+}
+
+_CHANNEL = "SELECT 'sipmap_' || md5(coalesce(current_schema(), ''))"
+_TRIMMED = "SELECT value FROM settings WHERE key = 'change_log_trimmed'"
+_HEAD = "SELECT coalesce(max(pos), 0) FROM change_log"
+_ENTRIES = "SELECT pos, tbl, deleted, row FROM change_log WHERE pos > %s ORDER BY pos LIMIT %s"
+
+
+def _scalar(conn: psycopg.Connection[Any], sql: str) -> Any:
+    row = conn.execute(sql).fetchone()
+    assert row is not None  # every query here returns one row
+    return row[0]
+
+
+def decode(table: str, deleted: bool, row: dict[str, Any]) -> ev.Event:
+    """A log entry as the Event the service layer would have published for it."""
+    if table == "accounts":  # only its status is logged (migration 0005)
+        return ev.AccountStatusChanged(row["sid"], row["status"])
+    model, saved, gone = _TABLES[table]
+    obj = from_row(model, tuple(row[column] for column in COLUMNS[model]))
+    return gone(obj) if deleted else saved(obj)
+
+
+def snapshot(conn: psycopg.Connection[Any], rebuild: Rebuild) -> tuple[Callable[[], None], int]:
+    """`rebuild` over one snapshot of the tables, and the log position it reflects
+    (run inside a REPEATABLE READ transaction)."""
+    from .postgres import PostgresTx
+
+    swap = rebuild(PostgresTx(conn))
+    head = int(_scalar(conn, _HEAD))
+    trimmed = int(_scalar(conn, _TRIMMED))
+    return swap, max(head, trimmed)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatus:
+    position: int  # the last log position applied
+    connected: bool
+    behind_seconds: float  # 0 while known current; else since when it was last
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "connected": self.connected,
+            "behind_seconds": round(self.behind_seconds, 3),
+        }
+
+
+class ChangeFeed:
+    def __init__(
+        self, connect: Callable[[], psycopg.Connection[Any]], publish: Publish, rebuild: Rebuild
+    ) -> None:
+        self._connect = connect
+        self._publish = publish
+        self._rebuild = rebuild
+        self._fetched = -1  # the feed thread's position; -1: nothing loaded yet
+        self._applied = -1  # the loop's
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []  # a heap by position
+        self._tiebreak = itertools.count()
+        self._connected = False
+        self._stale_since: float | None = time.monotonic()  # None: known current
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.reloads = 0  # full rebuilds after the first load (trimmed past)
+        self.backend_pid: int | None = None  # the listening connection's server process
+
+    # -- the loop's side ----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load in full, then follow; returns once the first load is applied.
+
+        The first load's failure (the database unreachable) is raised here."""
+        self._loop = asyncio.get_running_loop()
+        self._stop.clear()  # started again after close(): it goes on from its position
+        conn = await asyncio.to_thread(self._connect)
+        try:
+            await asyncio.to_thread(self._catch_up, conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._thread = threading.Thread(
+            target=self._follow, args=(conn,), name="sipmap-feed", daemon=True
+        )
+        self._thread.start()
+        await self.reached(self._fetched, None)
+
+    async def reached(self, position: int, timeout: float | None) -> bool:
+        """Wait until everything up to `position` is applied; False if `timeout` passed.
+
+        Before `start` there is nothing to wait for: its full load will include it."""
+        if self._applied >= position or self._loop is None:
+            return True
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (position, next(self._tiebreak), future))
+        try:
+            async with asyncio.timeout(timeout):
+                await future
+        except TimeoutError:
+            return False
+        return True
+
+    def status(self) -> FeedStatus:
+        since = self._stale_since
+        behind = 0.0 if since is None else time.monotonic() - since
+        return FeedStatus(self._applied, self._connected, behind)
+
+    def _apply(self, events: Sequence[ev.Event] | None, swap: Callable[[], None] | None,
+               position: int) -> None:  # fmt: skip
+        if swap is not None:
+            swap()
+        if events:
+            self._publish(events)
+        self._applied = position
+        while self._waiters and self._waiters[0][0] <= position:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():
+                future.set_result(None)
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+
+    # -- the feed thread ------------------------------------------------------------
+
+    def _hand(self, events: Sequence[ev.Event] | None, swap: Callable[[], None] | None,
+              position: int) -> None:  # fmt: skip
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(self._apply, events, swap, position)
+        except RuntimeError:  # the loop is closed: nobody is following any more
+            self._stop.set()
+
+    def _follow(self, conn: psycopg.Connection[Any] | None) -> None:
+        while not self._stop.is_set():
+            try:
+                if conn is None:
+                    conn = self._connect()
+                    self._catch_up(conn)  # before anything else: the gap while away
+                self._listen(conn)
+            except Exception as error:  # a database error; anything else is logged too
+                if not isinstance(error, psycopg.Error):
+                    log.exception("change feed: failed; starting again")
+                elif self._connected or self._stale_since is None:
+                    log.warning("change feed: connection lost (%s); reconnecting", error)
+                self._connected = False
+                if self._stale_since is None:
+                    self._stale_since = time.monotonic()
+                self._stop.wait(RETRY)
+            finally:
+                if conn is not None:
+                    conn.close()
+                    conn = None
+
+    def _listen(self, conn: psycopg.Connection[Any]) -> None:
+        channel = _scalar(conn, _CHANNEL)
+        conn.execute(f'LISTEN "{channel}"')
+        self.backend_pid = conn.info.backend_pid
+        # Entries committed between the last catch-up and LISTEN sent no notification here.
+        self._catch_up(conn)
+        self._connected = True
+        self._stale_since = None
+        while not self._stop.is_set():
+            for _ in conn.notifies(timeout=HEARTBEAT, stop_after=1):
+                pass
+            self._catch_up(conn)
+
+    def _catch_up(self, conn: psycopg.Connection[Any]) -> None:
+        """Read and hand over everything after the fetched position, in one snapshot."""
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            trimmed = int(_scalar(conn, _TRIMMED))
+            if self._fetched < 0 or trimmed > self._fetched:
+                if self._fetched >= 0:
+                    log.warning("change feed: trimmed past %d; reloading", self._fetched)
+                    self.reloads += 1
+                swap, head = snapshot(conn, self._rebuild)
+                self._hand(None, swap, head)
+                self._fetched = head
+            while True:
+                entries = conn.execute(_ENTRIES, (self._fetched, FETCH)).fetchall()
+                if entries:
+                    events = [decode(tbl, deleted, row) for _, tbl, deleted, row in entries]
+                    self._fetched = entries[-1][0]
+                    self._hand(events, None, self._fetched)
+                if len(entries) < FETCH:
+                    break
+        finally:
+            if not conn.broken:
+                conn.execute("ROLLBACK")
+        if self._connected:
+            self._stale_since = None
