@@ -4,7 +4,10 @@ from setuptools import Extension, setup
 
 LPM_DIR = "src/sipmap/recognize"
 # _lpm.c is the Python module; lpm_*.c what it wraps (see the comment atop _lpm.c).
-_TABLE = ["lpm_prefixes", "lpm_chunks", "lpm_table", "lpm_build", "lpm_region", "lpm_routes"]
+_TABLE = [
+    *("lpm_prefixes", "lpm_chunks", "lpm_table", "lpm_build", "lpm_region"),
+    *("lpm_routes", "lpm_ranges"),
+]
 LPM_SOURCES = ["_lpm", *_TABLE]
 LPM_HEADERS = ["lpm_args", *_TABLE]
 

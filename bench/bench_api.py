@@ -148,9 +148,12 @@ def compare(args: argparse.Namespace, other_src: Path) -> None:
                     measured = []
                     for (url, script, auth), server in pair:
                         before = cpu_seconds(server.process.pid)
-                        rate = wrk(url, args.connections, args.seconds, script, auth) or 0.0
+                        rate = wrk(url, args.connections, args.seconds, script, auth)
                         spent = cpu_seconds(server.process.pid) - before
-                        measured.append((rate, spent / (rate * args.seconds) * 1e6))
+                        if rate is not None:
+                            measured.append((rate, spent / (rate * args.seconds) * 1e6))
+                    if len(measured) < 2:
+                        continue  # reported by wrk(); this round has no pair for it
                     if round_ % 2:
                         measured.reverse()
                     for side in (0, 1):
@@ -205,8 +208,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--against", type=Path, default=None, metavar="DIR")
     parser.add_argument("--records", type=int, default=100_000, help="IP records to fetch from")
+    parser.add_argument("--against", type=Path, default=None, metavar="DIR")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")

@@ -1007,6 +1007,8 @@ def test_the_state_holds_no_gc_tracked_object_per_mapping() -> None:
     gc.collect()
     before = len(gc.get_objects())
     built = build(domains, mappings)
+    loaded = Recognizer()
+    loaded.load(_RowsStore(domains, mappings))  # type: ignore[arg-type]
     published = Recognizer()
     published.publish([*(DomainSaved(d) for d in domains), *(MappingSaved(m) for m in mappings)])
     for m in mappings[:1000]:
@@ -1014,10 +1016,23 @@ def test_the_state_holds_no_gc_tracked_object_per_mapping() -> None:
         published.publish([MappingSaved(m)])
     gc.collect()
     grown = len(gc.get_objects()) - before
-    assert len(built) == len(published) == 5000
+    assert len(built) == len(loaded) == len(published) == 5000
     assert grown < 200, grown  # a few per domain and per shared network, not per mapping
     # And nothing here switches the collector off or freezes objects behind its back.
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+class _RowsStore:
+    """Just enough of a Store for `Recognizer.load`: domains and mappings, as scanned."""
+
+    def __init__(self, domains: list[SipDomain], mappings: list[SourceIpMapping]) -> None:
+        self.rows: dict[type, list[object]] = {SipDomain: domains, SourceIpMapping: mappings}
+
+    def read_blocking(self, fn: Callable[[object], T]) -> T:
+        return fn(self)
+
+    def scan(self, model: type, columns: Sequence[str]) -> Iterable[tuple[object, ...]]:
+        return (tuple(getattr(row, c) for c in columns) for row in self.rows.get(model, []))
 
 
 def test_the_documented_examples_hold() -> None:

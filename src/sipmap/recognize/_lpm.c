@@ -11,8 +11,8 @@
  *   lpm_build     bulk build from packed records, by sort and sweep
  *   lpm_region    large arrays mapped directly
  *   lpm_args      Python arguments checked and converted (inline, header only)
- *   lpm_routes    the Routes type (packed answers indexed by table values)
- *                 and in_ranges() (a domain's ACL addresses, merged)
+ *   lpm_routes    the Routes type: packed answers indexed by table values
+ *   lpm_ranges    in_ranges(): a domain's ACL addresses, merged
  *
  * Atomicity: every mutation (insert, remove) runs entirely inside one C call
  * holding the GIL and calls no Python code, so any Python thread sees the
@@ -32,6 +32,7 @@
 
 #include "lpm_args.h"
 #include "lpm_build.h"
+#include "lpm_ranges.h"
 #include "lpm_region.h"
 #include "lpm_routes.h"
 #include "lpm_table.h"
@@ -319,7 +320,7 @@ PyInit__lpm(void)
     if (module == NULL)
         return NULL;
     if (PyModule_AddObjectRef(module, "Table4", (PyObject *)&Table4Type) < 0
-        || routes_add_to_module(module) < 0) {
+        || routes_add_to_module(module) < 0 || ranges_add_to_module(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

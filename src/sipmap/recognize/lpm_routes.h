@@ -7,7 +7,7 @@
 
 #include <Python.h>
 
-/* Add the Routes type and in_ranges() to the module; -1 with an exception set. */
+/* Add the Routes type to the module; -1 with an exception set. */
 int routes_add_to_module(PyObject *module);
 
 #endif
