@@ -15,18 +15,20 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from . import __version__
+from . import __version__, keyfile
 from .core import sids
 from .core.errors import NotFound, ServiceError
 from .core.paging import MAX_PAGE_SIZE, PageRequest
 from .exits import Exit, Failure
 from .recognize.recognizer import INVALID_SOURCE_IP
 from .service import Context, Principal, Service
+from .service.credentials import CredentialKeyMismatch
 from .settings import ENVIRONMENT, SERVE_SETTINGS, Setting
 from .store.base import Store
 from .store.open import StoreUnavailable, open_store, shown
 
 DB_SETTING = next(s for s in SERVE_SETTINGS if s.name == "db")
+KEY_SETTING = next(s for s in SERVE_SETTINGS if s.name == "credential_key_file")
 
 
 def _integer(setting: Setting) -> Callable[[str], int]:
@@ -67,7 +69,7 @@ def _add(parser: argparse.ArgumentParser, setting: Setting) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sipmap",
-        description="Twilio-compatible Source IP Mappings: the REST API and recognition.",
+        description="Twilio-compatible Source IP Mappings: REST API, recognition and SIP edge.",
         epilog="Environment: "
         + "; ".join(f"{s.env}: {s.help}" for s in ENVIRONMENT)
         + " Exit codes: "
@@ -118,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for sub in (create, account_cmds.choices["list"], key_create, key_list, listing, recognize):
         _add(sub, DB_SETTING)
+    for sub in (create, key_create):  # the commands that store a credential
+        _add(sub, KEY_SETTING)
     return parser
 
 
@@ -181,9 +185,32 @@ async def _account(service: Service, sid: str, flag: str) -> Any:
         raise Failure(Exit.REFUSED, f"{flag} {sid}: no such account") from None
 
 
+def _credential_key(args: argparse.Namespace) -> bytes:
+    try:
+        env = os.environ.get(keyfile.ENV_VAR) or None
+        return keyfile.resolve(args.db, args.credential_key_file, env)
+    except keyfile.KeyFileError as error:
+        raise Failure(Exit.USAGE, str(error)) from None
+
+
 async def _operate(args: argparse.Namespace) -> int:
+    if hasattr(args, "credential_key_file"):
+        try:  # a PostgreSQL URL without a key: said before anything is opened
+            env = os.environ.get(keyfile.ENV_VAR) or None
+            keyfile.check_given(args.db, args.credential_key_file, env)
+        except keyfile.KeyFileError as error:
+            raise Failure(Exit.USAGE, str(error)) from None
     store = _open(args)
-    service = Service(Context(store))
+    context = Context(store)
+    if hasattr(args, "credential_key_file"):
+        # A command that stores a credential needs the key; only once the database is
+        # known to be usable, so a mistaken --db leaves no key file behind.
+        try:
+            context.credential_key = _credential_key(args)
+        except Failure:
+            await store.close()
+            raise
+    service = Service(context)
     try:
         if args.command == "recognize":
             service.recognizer.load(store)
@@ -233,6 +260,8 @@ def _run(args: argparse.Namespace) -> int:
         return serve(args, **env)
     try:
         return asyncio.run(_operate(_canonical_sids(args)))
+    except CredentialKeyMismatch as error:
+        raise Failure(Exit.USAGE, error.message) from None
     except ServiceError as error:  # a rule the service applies (e.g. a quota)
         raise Failure(Exit.REFUSED, error.message) from None
 

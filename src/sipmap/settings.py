@@ -36,6 +36,14 @@ SERVE_SETTINGS = (
         "(postgresql://user@host:port/dbname) whose database several nodes may share.",
     ),
     Setting(
+        "credential_key_file",
+        "--credential-key-file",
+        None,
+        "File holding the key credentials are hashed under (64 hex digits, mode 0600). "
+        "Default: the database path plus .key, created on first start; a PostgreSQL "
+        "database needs this or SIPMAP_CREDENTIAL_KEY, the same on every node.",
+    ),
+    Setting(
         "public_base_url",
         "--public-base-url",
         None,
@@ -49,10 +57,44 @@ SERVE_SETTINGS = (
         "Suffix every SIP domain name must end with.",
     ),
     Setting(
+        "min_mapping_prefix",
+        "--min-mapping-prefix",
+        8,
+        "Shortest network (prefix length, 0-32) a source IP mapping may map; "
+        "shorter ones are refused with 400 (code 20001).",
+        minimum=0,
+        maximum=32,
+    ),
+    Setting(
         "max_concurrent_requests",
         "--max-concurrent-requests",
         1000,
         "Requests handled at once; beyond it the API answers 429 (code 20429).",
+        minimum=1,
+    ),
+    Setting(
+        "login_failures_per_source",
+        "--login-failures-per-source",
+        10,
+        "Failed logins a client address (an IPv6 /64) may make per minute, in a burst or "
+        "spread out; beyond it its logins get 429 (code 20429) with Retry-After. 0: no limit.",
+        minimum=0,
+    ),
+    Setting(
+        "login_failures_per_account",
+        "--login-failures-per-account",
+        100,
+        "Failed logins per minute naming one account or API key SID; beyond it logins as "
+        "it get 429 (code 20429), except from addresses it has logged in from. 0: no limit.",
+        minimum=0,
+    ),
+    Setting(
+        "page_token_lifetime",
+        "--page-token-lifetime",
+        86400,
+        "Seconds a PageToken stays valid after it was issued, even if the item it names is "
+        "deleted; deleted items' places are forgotten after this (checked every tenth of it, "
+        "at most hourly).",
         minimum=1,
     ),
     Setting(
@@ -129,7 +171,14 @@ SERVE_SETTINGS = (
         None,
         "Address the SIP edge listens on (UDP and TCP); by default the --host value.",
     ),
-    Setting("sip_port", "--sip-port", 5060, "UDP and TCP port of the SIP edge; 0 disables it."),
+    Setting(
+        "sip_port",
+        "--sip-port",
+        5060,
+        "UDP and TCP port of the SIP edge; 0 disables it.",
+        minimum=0,
+        maximum=65535,
+    ),
     Setting(
         "sip_upstream",
         "--sip-upstream",
@@ -150,6 +199,13 @@ SERVE_SETTINGS = (
         "Stay silent to requests from unrecognised sources instead of answering 403/404.",
     ),
     Setting(
+        "sip_unrecognized_answers",
+        "--sip-unrecognized-answers",
+        500,
+        "Answers (403/404) a second to unrecognised UDP sources; beyond it they are "
+        "dropped unparsed, so a flood cannot take the CPU from recognised traffic.",
+    ),
+    Setting(
         "sip_max_message",
         "--sip-max-message",
         65536,
@@ -161,12 +217,14 @@ SERVE_SETTINGS = (
         "--sip-tcp-idle-timeout",
         120,
         "Seconds a SIP TCP connection may stay silent before it is closed.",
+        minimum=1,
     ),
     Setting(
         "sip_tcp_max_connections",
         "--sip-tcp-max-connections",
         5000,
         "SIP TCP connections open at once; beyond it new ones are closed at once.",
+        minimum=1,
     ),
 )
 
@@ -185,5 +243,12 @@ ENVIRONMENT = (
         "Auth token of the bootstrap account. Without both variables an account is generated "
         "on first start and its token printed once.",
         env="SIPMAP_AUTH_TOKEN",
+    ),
+    Setting(
+        "credential_key",
+        "",
+        None,
+        "The key credentials are hashed under, as 64 hex digits; instead of a key file.",
+        env="SIPMAP_CREDENTIAL_KEY",
     ),
 )

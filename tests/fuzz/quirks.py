@@ -28,10 +28,11 @@ a named patch applied to a copy of the spec here, documented in README.md:
    a parameter the spec does not list is not schema-violating data the server must
    refuse: negative cases are not made by adding unknown parameters
    (`allow_extra_parameters` off); they still break the declared ones.
-5. `PageSize` over 1000. The specs cap it at 1000, but every official SDK sends
-   `PageSize=N` for `list(limit=N)` and Twilio serves pages of at most 1000, so
-   sipmap serves a larger size as 1000 (docs/api-coverage.md) rather than refusing
-   it: the `maximum` of `PageSize` is dropped, its `minimum` (1) kept.
+5. `PageSize` above 1000. The specs cap it at 1000, but every official SDK sends
+   `PageSize=<limit>` for `list(limit=N)`, and a page size over 1000 is served as
+   pages of 1000 (docs/api-coverage.md), so `list(limit=5000)` works. The cap is
+   lifted from `PageSize` here, so a larger value is not expected to be refused;
+   values below 1 still are.
 """
 
 from __future__ import annotations
@@ -97,15 +98,15 @@ def relative_2010_uris(spec: dict[str, Any]) -> None:
         _relative_uris(schema, name.startswith("api.v2010."))
 
 
-def page_size_over_1000(spec: dict[str, Any]) -> None:
+def page_size_above_1000(spec: dict[str, Any]) -> None:
     for item in spec["paths"].values():
         for method in ("get", "post", "delete"):
             for parameter in item.get(method, {}).get("parameters", []):
-                if parameter["name"] == "PageSize" and parameter["in"] == "query":
-                    parameter["schema"].pop("maximum", None)
+                if parameter.get("name") == "PageSize":
+                    parameter.get("schema", {}).pop("maximum", None)
 
 
-PATCHES = (undocumented_errors, relative_2010_uris, page_size_over_1000)
+PATCHES = (undocumented_errors, relative_2010_uris, page_size_above_1000)
 
 
 def apply(spec: dict[str, Any]) -> dict[str, Any]:

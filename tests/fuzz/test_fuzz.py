@@ -39,7 +39,15 @@ def spec() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start_server(tmp_path_factory.mktemp("fuzz") / "db")
+    # Schemathesis sends wrong credentials on purpose, many times a second: the login
+    # throttle (tested in tests/e2e/test_login_throttle.py) would answer 429 to the rest.
+    server = start_server(
+        tmp_path_factory.mktemp("fuzz") / "db",
+        "--login-failures-per-source",
+        "0",
+        "--login-failures-per-account",
+        "0",
+    )
     yield server
     server.stop()
 

@@ -86,7 +86,10 @@ class Call:
         principal = accounts.recall(header)
         if principal is None:
             username, password = _basic_credentials(header)
-            principal = await accounts.authenticate(username, password, credentials=header)
+            client = self.scope.get("client")
+            principal = await accounts.authenticate(
+                username, password, credentials=header, source=client[0] if client else None
+            )
         self.principal = principal
         return principal
 

@@ -8,7 +8,7 @@ under racing requests. Tx methods are synchronous and speak in models only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from ..core.models import M, Model
@@ -30,11 +30,27 @@ class Tx(Protocol):
 
     def count(self, model: type[Model], **where: Any) -> int: ...
 
+    def scan(self, model: type[Model], columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """Every row's `columns` as a plain tuple of stored values, oldest first, streamed.
+
+        For bulk loads (the recogniser's, of up to millions of rows): no model is
+        made and the rows are not all held at once. Iterate it inside the transaction.
+        """
+
     def delete(self, model: type[Model], **where: Any) -> int:
         """Delete matching rows, remembering their place so page tokens naming them still work."""
 
     def page(self, model: type[M], request: PageRequest, **where: Any) -> Page[M]:
         """One page in creation order; raises InvalidPageToken for a token naming no item."""
+
+    def prune_tombstones(self, deleted_before: int) -> int:
+        """Forget where items deleted before `deleted_before` (seconds since the epoch)
+        stood; page tokens naming them become invalid. Returns how many were forgotten."""
+
+    def overlaps_outside_family(self, network: int, prefix_len: int, family_sid: str) -> bool:
+        """Whether a source IP mapping of an account outside `family_sid`'s family (the
+        top-level account and its subaccounts) has a network equal to, containing or
+        inside `network`/`prefix_len`. Indexed: a range and ≤ 33 point lookups."""
 
     def get_setting(self, key: str) -> str | None: ...
 
