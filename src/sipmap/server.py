@@ -29,6 +29,8 @@ import uvicorn
 
 from . import keyfile
 from .api.app import create_app
+from .api.connection import Limits, fit_connections, protocol_class
+from .api.limits import TenantLimits
 from .core.errors import ServiceError
 from .exits import Exit, Failure
 from .metrics import REGISTRY
@@ -138,6 +140,7 @@ async def _main(
     gc.set_threshold(*GC_THRESHOLDS)
     try:
         check_bootstrap_environment(account_sid, auth_token)
+        keyfile.check_given(args.db, args.credential_key_file, credential_key)
     except ValueError as error:
         raise Failure(Exit.USAGE, str(error)) from None
     sockets, sip_sockets, sip_config = _listen(args)
@@ -151,6 +154,8 @@ async def _main(
             raise Failure(Exit.DATABASE, f"--db {shown(args.db)}: {error}") from None
         try:
             try:
+                # After the sockets and the store: a taken port or a mistaken --db ends
+                # start-up before a key file is created.
                 key = keyfile.resolve(args.db, args.credential_key_file, credential_key)
             except keyfile.KeyFileError as error:
                 raise Failure(Exit.USAGE, str(error)) from None
@@ -183,9 +188,22 @@ async def _main(
                 service,
                 public_base_url=args.public_base_url,
                 max_concurrent=args.max_concurrent_requests,
+                tenants=TenantLimits(args.max_account_requests, args.max_account_body_bytes),
+            )
+            limits = Limits(
+                max_header_bytes=args.max_header_bytes,
+                max_headers=args.max_headers,
+                header_timeout=args.header_timeout,
+                body_timeout=args.body_timeout,
+                keep_alive_timeout=args.keep_alive_timeout,
+                max_connections=fit_connections(args.max_connections),
             )
             config = uvicorn.Config(
                 app,
+                # httptools' parser, with the limits uvicorn lacks (api/connection.py).
+                http=protocol_class(limits),
+                ws="none",
+                timeout_keep_alive=args.keep_alive_timeout,
                 log_level=args.log_level,
                 access_log=args.log_level == "debug",
                 server_header=False,

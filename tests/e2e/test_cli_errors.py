@@ -112,13 +112,8 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], Exit, str]] = {
     },
     "postgres-unreachable": (
         lambda t: [
-            "serve",
-            "--port",
-            "0",
-            "--sip-port",
-            "0",
-            "--db",
-            f"postgresql://u:pw@127.0.0.1:{free_port()}/x",
+            *("serve", "--port", "0", "--sip-port", "0", "--credential-key-file", str(t / "key")),
+            *("--db", f"postgresql://u:pw@127.0.0.1:{free_port()}/x"),
         ],
         Exit.DATABASE,
         "connection failed",

@@ -43,7 +43,7 @@ def _shm_locks(db: Path) -> list[str]:
     each line's ordinal, which moves as other processes take and drop locks)."""
     inode = os.stat(f"{db}-shm").st_ino
     mine = f" {os.getpid()} "
-    return [line.split(":", 1)[1] for line in Path("/proc/locks").read_text().splitlines()
+    return [" ".join(line.split()[1:]) for line in Path("/proc/locks").read_text().splitlines()
             if line.split()[5].endswith(f":{inode}") and mine in line]  # fmt: skip
 
 
