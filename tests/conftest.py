@@ -28,8 +28,10 @@ class Server(testing.RunningServer):
         return httpx.Client(base_url=self.base_url, auth=auth, timeout=10)
 
 
-def start_server(db: str | Path, *extra: str, port: int | None = None) -> Server:
-    running = testing.start_server(db, *extra, port=port)
+def start_server(
+    db: str | Path, *extra: str, port: int | None = None, command_prefix: tuple[str, ...] = ()
+) -> Server:
+    running = testing.start_server(db, *extra, port=port, command_prefix=command_prefix)
     return Server(**vars(running))
 
 

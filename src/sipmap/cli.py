@@ -69,7 +69,7 @@ def _add(parser: argparse.ArgumentParser, setting: Setting) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sipmap",
-        description="Twilio-compatible Source IP Mappings: the REST API and recognition.",
+        description="Twilio-compatible Source IP Mappings: REST API, recognition and SIP edge.",
         epilog="Environment: "
         + "; ".join(f"{s.env}: {s.help}" for s in ENVIRONMENT)
         + " Exit codes: "

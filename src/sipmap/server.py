@@ -29,6 +29,8 @@ import uvicorn
 
 from . import keyfile
 from .api.app import create_app
+from .api.connection import Limits, fit_connections, protocol_class
+from .api.limits import TenantLimits
 from .core.errors import ServiceError
 from .exits import Exit, Failure
 from .metrics import REGISTRY
@@ -75,21 +77,23 @@ class _Server(uvicorn.Server):
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port, or a Failure saying why there cannot be one."""
+    """The HTTP API's listening socket, or a Failure naming the flag and saying why not."""
+    sock = None
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
         sock = socket.socket(family, kind, proto)
-    except OSError as error:
-        raise Failure(Exit.LISTEN, f"cannot listen on {host}:{port}: {error.strerror}") from None
-    try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         sock.listen(2048)
     except OSError as error:
-        sock.close()
-        raise Failure(Exit.LISTEN, f"cannot listen on {host}:{port}: {error.strerror}") from None
+        if sock is not None:
+            sock.close()
+        reason = error.strerror or str(error)
+        raise Failure(
+            Exit.LISTEN, f"--port {port}: cannot listen on {host}:{port}: {reason}"
+        ) from None
     return sock
 
 
@@ -184,9 +188,22 @@ async def _main(
                 service,
                 public_base_url=args.public_base_url,
                 max_concurrent=args.max_concurrent_requests,
+                tenants=TenantLimits(args.max_account_requests, args.max_account_body_bytes),
+            )
+            limits = Limits(
+                max_header_bytes=args.max_header_bytes,
+                max_headers=args.max_headers,
+                header_timeout=args.header_timeout,
+                body_timeout=args.body_timeout,
+                keep_alive_timeout=args.keep_alive_timeout,
+                max_connections=fit_connections(args.max_connections),
             )
             config = uvicorn.Config(
                 app,
+                # httptools' parser, with the limits uvicorn lacks (api/connection.py).
+                http=protocol_class(limits),
+                ws="none",
+                timeout_keep_alive=args.keep_alive_timeout,
                 log_level=args.log_level,
                 access_log=args.log_level == "debug",
                 server_header=False,

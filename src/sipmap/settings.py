@@ -98,6 +98,67 @@ SERVE_SETTINGS = (
         minimum=1,
     ),
     Setting(
+        "max_account_requests",
+        "--max-account-requests",
+        100,
+        "Requests one account family (an account and its subaccounts) may have in flight; "
+        "beyond it its requests get 429 (code 20429), others' are unaffected.",
+        minimum=1,
+    ),
+    Setting(
+        "max_account_body_bytes",
+        "--max-account-body-bytes",
+        1024 * 1024,
+        "Bytes of request bodies one account family may have in flight (a body counts its "
+        "Content-Length from its first byte); beyond it 429 (code 20429).",
+        minimum=1,
+    ),
+    Setting(
+        "body_timeout",
+        "--body-timeout",
+        10,
+        "Seconds a request body may take to arrive in full; then 408 and the connection closes.",
+        minimum=1,
+    ),
+    Setting(
+        "header_timeout",
+        "--header-timeout",
+        10,
+        "Seconds a request's headers may take to arrive in full, from their first byte; "
+        "then 408 and the connection closes.",
+        minimum=1,
+    ),
+    Setting(
+        "keep_alive_timeout",
+        "--keep-alive-timeout",
+        5,
+        "Seconds a connection with no request in progress (new, or kept alive) may stay "
+        "silent before it is closed.",
+        minimum=1,
+    ),
+    Setting(
+        "max_header_bytes",
+        "--max-header-bytes",
+        16 * 1024,
+        "Largest request head (request line and headers) accepted; beyond it 431.",
+        minimum=1024,
+    ),
+    Setting(
+        "max_headers",
+        "--max-headers",
+        100,
+        "Most header fields a request may have; beyond it 431.",
+        minimum=1,
+    ),
+    Setting(
+        "max_connections",
+        "--max-connections",
+        1000,
+        "Open HTTP connections; a new one beyond it closes the one waiting longest without "
+        "a request in progress. Lowered to fit the open-file limit if that cannot be raised.",
+        minimum=1,
+    ),
+    Setting(
         "log_level",
         "--log-level",
         "info",
@@ -110,7 +171,14 @@ SERVE_SETTINGS = (
         None,
         "Address the SIP edge listens on (UDP and TCP); by default the --host value.",
     ),
-    Setting("sip_port", "--sip-port", 5060, "UDP and TCP port of the SIP edge; 0 disables it."),
+    Setting(
+        "sip_port",
+        "--sip-port",
+        5060,
+        "UDP and TCP port of the SIP edge; 0 disables it.",
+        minimum=0,
+        maximum=65535,
+    ),
     Setting(
         "sip_upstream",
         "--sip-upstream",
@@ -131,6 +199,13 @@ SERVE_SETTINGS = (
         "Stay silent to requests from unrecognised sources instead of answering 403/404.",
     ),
     Setting(
+        "sip_unrecognized_answers",
+        "--sip-unrecognized-answers",
+        500,
+        "Answers (403/404) a second to unrecognised UDP sources; beyond it they are "
+        "dropped unparsed, so a flood cannot take the CPU from recognised traffic.",
+    ),
+    Setting(
         "sip_max_message",
         "--sip-max-message",
         65536,
@@ -142,12 +217,14 @@ SERVE_SETTINGS = (
         "--sip-tcp-idle-timeout",
         120,
         "Seconds a SIP TCP connection may stay silent before it is closed.",
+        minimum=1,
     ),
     Setting(
         "sip_tcp_max_connections",
         "--sip-tcp-max-connections",
         5000,
         "SIP TCP connections open at once; beyond it new ones are closed at once.",
+        minimum=1,
     ),
 )
 

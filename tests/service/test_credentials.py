@@ -60,7 +60,8 @@ def test_recall_answers_only_for_the_credentials_verified(
     header = f"{sid}:{token}".encode()
     assert service.recall(header) is None
     principal = h.run(service.authenticate(sid, token, credentials=header))
-    assert principal == Principal(sid, is_subaccount=False)
+    assert principal == Principal(sid, is_subaccount=False, owner_account_sid=sid)
+    assert principal.tenant == sid
     assert service.recall(header) == principal
     assert service.recall(header + b"x") is None
     # A wrong password is never answered from the cache, whatever it is keyed by.

@@ -43,6 +43,12 @@ class Principal:
     account_sid: str
     is_subaccount: bool
     via_api_key: bool = False
+    owner_account_sid: str | None = None  # the top-level account of a subaccount
+
+    @property
+    def tenant(self) -> str:
+        """The account family the request is accounted to (fair sharing, api/limits.py)."""
+        return self.owner_account_sid or self.account_sid
 
 
 class AuthenticationFailed(ServiceError):
@@ -198,7 +204,10 @@ class AccountService:
         if account.status != "active":
             raise AccountNotActive()
         return Principal(
-            account.sid, account.owner_account_sid != account.sid, via_api_key=account_sid is None
+            account.sid,
+            account.owner_account_sid != account.sid,
+            via_api_key=account_sid is None,
+            owner_account_sid=account.owner_account_sid,
         )
 
     # -- accounts ---------------------------------------------------------------
