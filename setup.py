@@ -3,9 +3,10 @@
 from setuptools import Extension, setup
 
 LPM_DIR = "src/sipmap/recognize"
-# _lpm.c is the Python module; lpm_*.c the table it wraps (see the comment atop _lpm.c).
-LPM_SOURCES = ["_lpm", "lpm_prefixes", "lpm_chunks", "lpm_table", "lpm_build", "lpm_region"]
-LPM_HEADERS = ["lpm_args", "lpm_prefixes", "lpm_chunks", "lpm_table", "lpm_build", "lpm_region"]
+# _lpm.c is the Python module; lpm_*.c what it wraps (see the comment atop _lpm.c).
+_TABLE = ["lpm_prefixes", "lpm_chunks", "lpm_table", "lpm_build", "lpm_region", "lpm_routes"]
+LPM_SOURCES = ["_lpm", *_TABLE]
+LPM_HEADERS = ["lpm_args", *_TABLE]
 
 setup(
     ext_modules=[

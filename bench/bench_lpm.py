@@ -1,7 +1,8 @@
 """Benchmark Table4 (sipmap's C LPM table) against pytricia and py-radix, in one run.
 
 For each size the same random IPv4 table is loaded into every contestant, then:
-lookups/s from a Python loop over address strings, memory per entry, and the
+lookups/s from a Python loop over address strings (the contestants taking turns,
+round by round; best and range, and per-round ratios), memory per entry, and the
 latency of single inserts/removes at that size. Ratios matter more than the
 absolute figures: the machine is shared and noisy.
 
@@ -15,6 +16,7 @@ import gc
 import os
 import random
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -169,7 +171,7 @@ def growth_write(size: int, seed: int) -> tuple[int, float, float]:
 
 @dataclass
 class Result:
-    lookups: dict[str, float]
+    lookups: dict[str, list[float]]  # calls/s, one per round
     memory: dict[str, float]
     writes: dict[str, tuple[float, ...]]  # insert p50/p99/max, remove p50/p99/max (µs)
     notes: list[str]
@@ -204,14 +206,22 @@ def run_size(size: int, args: argparse.Namespace) -> Result:
     notes.append(f"table4 and pytricia agree on all {len(addresses)} lookups: {agree}")
     assert agree
 
-    lookups = {
-        name: best_rate(lookup_fn(name, t), addresses, args.repeat) for name, t in trees.items()
-    }
     ints = [struct.unpack("!I", socket.inet_aton(a))[0] for a in addresses]
-    lookups["table4 lookup_int"] = best_rate(table4.lookup_int, ints, args.repeat)
     frozen = load_pytricia(prepare("pytricia", entries))
     frozen.freeze()
-    lookups["pytricia frozen (read-only)"] = best_rate(frozen.get, addresses, args.repeat)
+    contestants: dict[str, tuple[Callable[[Any], object], list[Any]]] = {
+        name: (lookup_fn(name, t), addresses) for name, t in trees.items()
+    }
+    contestants["table4 lookup_int"] = (table4.lookup_int, ints)
+    contestants["pytricia frozen (read-only)"] = (frozen.get, addresses)
+    # Round by round, every contestant once per round, the order reversed every other
+    # round: a drift in the machine's speed hits all of them alike.
+    lookups: dict[str, list[float]] = {name: [] for name in contestants}
+    for round_ in range(args.repeat):
+        names = list(contestants) if round_ % 2 == 0 else list(reversed(contestants))
+        for name in names:
+            fn, inputs = contestants[name]
+            lookups[name].append(best_rate(fn, inputs, 1))
 
     memory = {
         "table4 memory_bytes() after build()": table4.memory_bytes() / size,
@@ -251,12 +261,15 @@ def run_size(size: int, args: argparse.Namespace) -> Result:
 def print_result(size: int, r: Result) -> None:
     ref = r.lookups
     print(f"\n### {size:,} entries\n")
+    print("Per second: best round (range). vs: median of the rounds' ratios (range).\n")
     print("| lookups (str, Python loop) | per second | vs pytricia | vs py-radix |")
     print("|---|---:|---:|---:|")
-    for name, rate in ref.items():
-        print(
-            f"| {name} | {rate:,.0f} | {rate / ref['pytricia']:.2f}x | {rate / ref['py-radix']:.2f}x |"
-        )
+    for name, rates in ref.items():
+        cells = [f"{max(rates):,.0f} ({min(rates) / 1e6:.2f}-{max(rates) / 1e6:.2f}M)"]
+        for other in ("pytricia", "py-radix"):
+            ratios = [a / b for a, b in zip(rates, ref[other], strict=True)]
+            cells.append(f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})")
+        print(f"| {name} | " + " | ".join(cells) + " |")
     print("\n| memory | bytes/entry |\n|---|---:|")
     for name, per_entry in r.memory.items():
         print(f"| {name} | {per_entry:,.1f} |")
@@ -280,7 +293,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,100000,1000000")
     parser.add_argument("--lookups", type=int, default=1_000_000)
     parser.add_argument("--writes", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=3, help="lookup runs; the best is kept")
+    parser.add_argument("--repeat", type=int, default=3, help="lookup rounds")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-rss", action="store_true", help="skip the per-library RSS children")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)

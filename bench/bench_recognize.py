@@ -1,17 +1,19 @@
 """Recognition beyond raw LPM speed: the whole recogniser, a rebuild's effect on the event
 loop, and the cost of applying one committed change, at up to a million mappings.
 
-1. `Recognizer.recognize(source_ip)` calls/s (and with a Request-URI), as a ratio to
-   the raw `Table4.lookup` over the same networks and addresses in the same run.
+1. `Recognizer.recognize(source_ip)` calls/s (and with a Request-URI), with the raw
+   `Table4.lookup` over the same networks and addresses in the same run; with
+   `--baseline DIR`, also another checkout's recognizer.py (e.g. main's: `git archive
+   main | tar -x -C DIR`) on the same rows, the two taking turns round by round.
 2. Event-loop stall: the largest gap between ticks of a 1 ms asyncio heartbeat while
-   a full `from_rows` build (what `load` does after reading the store) runs in
-   `asyncio.to_thread`, against the same heartbeat with nothing else running.
+   a full `from_rows` build, a start-up `load` (both in `asyncio.to_thread`) and a live
+   `rebuild` run, against the same heartbeat with nothing else running.
 3. `publish` latency of one MappingSaved / MappingDeleted at the largest size.
 
 Models are built directly as dataclasses (no database), before anything is timed.
-The machine is shared and noisy: read the ratios first.
+The machine is shared and noisy: read the ratios and ranges first.
 
-    python bench/bench_recognize.py --sizes 1000,100000,1000000
+    python bench/bench_recognize.py --sizes 1000,100000,1000000 --baseline /tmp/sipmap-main
 """
 
 from __future__ import annotations
@@ -19,21 +21,32 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.util
 import os
 import random
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from operator import attrgetter
+from pathlib import Path
 from typing import Any
 
 from sipmap.core.events import Event, MappingDeleted, MappingSaved
-from sipmap.core.models import AclMapping, IpAddress, SipDomain, SourceIpMapping
+from sipmap.core.models import Account, AclMapping, IpAddress, SipDomain, SourceIpMapping
 from sipmap.recognize.lpm import Table4, pack_entries
 from sipmap.recognize.recognizer import Recognizer
-from synthetic import Prefix, best_rate, dotted, make_addresses, percentiles, random_prefix
+from synthetic import (
+    Gaps,
+    Prefix,
+    dotted,
+    heartbeat,
+    make_addresses,
+    percentiles,
+    random_prefix,
+)
 
 MAX32 = 2**32 - 1
 ACCOUNT = "AC" + "a" * 32
@@ -103,57 +116,69 @@ def make_rows(size: int, seed: int) -> Rows:
 # -- 1. end-to-end recognition vs the raw table ---------------------------------------------
 
 
-def bench_lookups(rows: Rows, recognizer: Recognizer, args: argparse.Namespace) -> dict[str, float]:
+def load_baseline(checkout: Path) -> type[Any]:
+    """The Recognizer class of another checkout's recognizer.py (e.g. main's), loaded as a
+    module of this sipmap package: it shares the C table and the core models."""
+    path = checkout / "src" / "sipmap" / "recognize" / "recognizer.py"
+    spec = importlib.util.spec_from_file_location("sipmap.recognize._baseline", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    cls: type[Any] = module.Recognizer
+    return cls
+
+
+def rate(fn: Callable[[str], object], inputs: list[str]) -> float:
+    start = time.perf_counter()
+    for item in inputs:
+        fn(item)
+    return len(inputs) / (time.perf_counter() - start)
+
+
+def bench_lookups(
+    rows: Rows, recognizers: dict[str, Any], args: argparse.Namespace
+) -> dict[str, dict[str, list[float]]]:
+    """calls/s per case and implementation, one figure per round; the implementations
+    take turns within each round (the order alternating), so a drift of the machine's
+    speed favours neither."""
     raw = Table4.build(pack_entries((n, p, i) for i, (n, p) in enumerate(rows.networks)))
     addresses = make_addresses(rows.networks, args.lookups, args.seed)
+    mapped = ["::ffff:" + a for a in addresses]
     uri = f"sip:alice@{rows.domains[-1].domain_name}:5060;transport=tcp"
     unknown = "sip:alice@nobody.example.com"
-    recognize = recognizer.recognize
-    # Sanity: the recogniser finds a mapping exactly where the raw table does.
-    assert all((raw.lookup(a) >= 0) == recognize(a).recognized for a in addresses[:20_000])
+    for recognizer in recognizers.values():
+        # Sanity: each recogniser finds a mapping exactly where the raw table does.
+        found = [recognizer.recognize(a).recognized for a in addresses[:20_000]]
+        assert found == [raw.lookup(a) >= 0 for a in addresses[:20_000]]
+    first = next(iter(recognizers.values()))
+    for recognizer in recognizers.values():  # and they agree, field by field
+        for a in addresses[:5000]:
+            assert recognizer.recognize(a).as_dict() == first.recognize(a).as_dict(), a
     gc.collect()
-    return {
-        "Table4.lookup (raw)": best_rate(raw.lookup, addresses, args.repeat),
-        "recognize(ip)": best_rate(recognize, addresses, args.repeat),
-        "recognize(ip, URI naming a domain)": best_rate(
-            lambda a: recognize(a, uri), addresses, args.repeat
-        ),
-        "recognize(ip, URI naming no domain)": best_rate(
-            lambda a: recognize(a, unknown), addresses, args.repeat
-        ),
-        "recognize('::ffff:' + ip)": best_rate(
-            recognize, ["::ffff:" + a for a in addresses], args.repeat
-        ),
-    }
+    out: dict[str, dict[str, list[float]]] = {}
+    for round_ in range(args.repeat):
+        out.setdefault("Table4.lookup (raw)", {}).setdefault("", []).append(
+            rate(raw.lookup, addresses)
+        )
+        names = list(recognizers) if round_ % 2 == 0 else list(reversed(recognizers))
+        for name in names:
+            recognize = recognizers[name].recognize
+            cases: dict[str, tuple[Callable[[str], object], list[str]]] = {
+                "recognize(ip)": (recognize, addresses),
+                "recognize(ip, URI naming a domain)": (lambda a, r=recognize: r(a, uri), addresses),
+                "recognize(ip, URI naming no domain)": (
+                    lambda a, r=recognize: r(a, unknown),
+                    addresses,
+                ),
+                "recognize('::ffff:' + ip)": (recognize, mapped),
+            }
+            for case, (fn, inputs) in cases.items():
+                out.setdefault(case, {}).setdefault(name, []).append(rate(fn, inputs))
+    return out
 
 
 # -- 2. event-loop stall during a full build ------------------------------------------------
-
-
-@dataclass
-class Gaps:
-    ticks: int
-    max_ms: float
-    p99_ms: float
-    median_ms: float
-
-
-async def heartbeat(stop: asyncio.Event, period: float) -> Gaps:
-    """Tick every `period` seconds until stopped; the gaps between consecutive ticks."""
-    gaps: list[float] = []
-    last = time.perf_counter()
-    while not stop.is_set():
-        await asyncio.sleep(period)
-        now = time.perf_counter()
-        gaps.append(now - last)
-        last = now
-    ordered = sorted(gaps)
-    return Gaps(
-        len(gaps),
-        ordered[-1] * 1000,
-        ordered[int(len(ordered) * 0.99)] * 1000,
-        statistics.median(ordered) * 1000,
-    )
 
 
 async def stall(work: Callable[[], object] | None, seconds: float) -> tuple[Gaps, float, object]:
@@ -190,28 +215,39 @@ class RowsStore:
     def read_blocking(self, fn: Callable[[Any], Any]) -> Any:
         return fn(self)
 
+    def scan(self, model: type, columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        if model is Account:
+            return iter(())
+        return map(attrgetter(*columns), self.tables[model])
+
     def find(self, model: type) -> list[Any]:
         return self.tables[model]
 
 
-def stall_rows(rows: Rows) -> list[tuple[str, Gaps, float]]:
+def stall_rows(rows: Rows, live: Recognizer) -> list[tuple[str, Gaps, float]]:
     """Heartbeat during: a from_rows build; `load` into a new recogniser (start-up,
-    reading through a store); the build with the cyclic GC off."""
+    reading through a store); `rebuild` of the live one (while serving)."""
     out = []
     gaps, elapsed, built = asyncio.run(stall(rows.build, 0))
     out.append(("during from_rows", gaps, elapsed))
     del built
-    store = RowsStore(rows)
+    store: Any = RowsStore(rows)
     fresh = Recognizer()
-    gaps, elapsed, _ = asyncio.run(stall(lambda: fresh.load(store), 0))  # type: ignore[arg-type]
+    gaps, elapsed, _ = asyncio.run(stall(lambda: fresh.load(store), 0))
     out.append(("during load() at start-up", gaps, elapsed))
-    gc.disable()
-    try:
-        gaps, elapsed, built = asyncio.run(stall(rows.build, 0))
-        out.append(("during from_rows, gc disabled (diagnosis)", gaps, elapsed))
-        del built
-    finally:
-        gc.enable()
+
+    async def rebuilding() -> tuple[Gaps, float]:
+        stop = asyncio.Event()
+        beat = asyncio.create_task(heartbeat(stop, 0.001))
+        await asyncio.sleep(0.05)
+        start = time.perf_counter()
+        await live.rebuild(store)
+        elapsed = time.perf_counter() - start
+        stop.set()
+        return await beat, elapsed
+
+    gaps, elapsed = asyncio.run(rebuilding())
+    out.append(("during rebuild() of the live one, old state freed at the swap", gaps, elapsed))
     return out
 
 
@@ -285,6 +321,10 @@ def bench_publish(
     return results
 
 
+def _span(values: list[float]) -> str:
+    return f"{min(values) / 1e6:.2f}-{max(values) / 1e6:.2f}M"
+
+
 # -- report ----------------------------------------------------------------------------------
 
 
@@ -292,11 +332,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--sizes", default="1000,100000,1000000", help="mapped networks")
     parser.add_argument("--lookups", type=int, default=200_000, help="addresses per timing run")
-    parser.add_argument("--repeat", type=int, default=3, help="timing runs; the best is kept")
+    parser.add_argument("--repeat", type=int, default=3, help="timing rounds")
     parser.add_argument("--writes", type=int, default=2000, help="publish calls per kind")
     parser.add_argument("--idle-seconds", type=float, default=3.0, help="heartbeat baseline")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--baseline", type=Path, default=None, help="a checkout whose recognizer to compare with"
+    )
     args = parser.parse_args()
+    implementations: dict[str, type[Any]] = {"this": Recognizer}
+    if args.baseline is not None:
+        implementations["baseline"] = load_baseline(args.baseline)
     sizes = [int(s) for s in args.sizes.split(",")]
     began = time.perf_counter()
 
@@ -307,26 +353,39 @@ def main() -> None:
     )
 
     print("\n## 1. Recognition calls per second (Python loop over address strings)\n")
-    print("Addresses: half inside a mapped network, half uniformly random.\n")
-    header = "| calls/s | " + " | ".join(f"{s:,} networks" for s in sizes) + " |"
-    print(header)
+    print(
+        "Addresses: half inside a mapped network, half uniformly random. Best of "
+        f"{args.repeat} rounds (range); the implementations take turns in each round; "
+        "'this / baseline' is the median (range) of the rounds' ratios.\n"
+    )
+    print("| calls/s | " + " | ".join(f"{s:,} networks" for s in sizes) + " |")
     print("|---|" + "---:|" * len(sizes))
-    rates: dict[str, list[str]] = {}
+    cells: dict[str, list[str]] = {}
     largest: tuple[Rows, Recognizer] | None = None
     builds = []
     for size in sizes:
         rows = make_rows(size, args.seed)
-        start = time.perf_counter()
-        recognizer = rows.build()
-        builds.append(f"{size:,}: {time.perf_counter() - start:.2f} s")
-        result = bench_lookups(rows, recognizer, args)
-        raw = result["Table4.lookup (raw)"]
-        for name, rate in result.items():
-            ratio = "" if rate == raw else f" ({rate / raw:.2f}x raw)"
-            rates.setdefault(name, []).append(f"{rate:,.0f}{ratio}")
-        largest = (rows, recognizer)
-    for name, cells in rates.items():
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        recognizers: dict[str, Any] = {}
+        for name, cls in implementations.items():
+            start = time.perf_counter()
+            recognizers[name] = cls.from_rows(
+                rows.domains, rows.mappings, rows.links, rows.addresses
+            )
+            builds.append(f"{name} {size:,}: {time.perf_counter() - start:.2f} s")
+        result = bench_lookups(rows, recognizers, args)
+        for case, by_impl in result.items():
+            for name, values in by_impl.items():
+                label = f"{case}: {name}" if name else case
+                cells.setdefault(label, []).append(f"{max(values):,.0f} ({_span(values)})")
+            if "baseline" in by_impl:
+                ratios = [a / b for a, b in zip(by_impl["this"], by_impl["baseline"], strict=True)]
+                cells.setdefault(f"{case}: this / baseline", []).append(
+                    f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+                )
+        largest = (rows, recognizers["this"])
+        del recognizers
+    for label, row in cells.items():
+        print(f"| {label} | " + " | ".join(row) + " |")
     print(f"\nfrom_rows build time: {'; '.join(builds)}.")
 
     assert largest is not None
@@ -336,7 +395,7 @@ def main() -> None:
     idle, _, _ = asyncio.run(stall(None, args.idle_seconds))
     runs = [
         (f"idle, {args.idle_seconds:.0f} s", idle, args.idle_seconds),
-        *stall_rows(rows),
+        *stall_rows(rows, recognizer),
     ]
     print("| heartbeat | seconds | ticks | median gap ms | p99 gap ms | max gap ms | max vs idle |")
     print("|---|---:|---:|---:|---:|---:|---:|")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import socket
 import statistics
 import struct
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 MAX32 = 2**32 - 1
@@ -65,3 +67,29 @@ def percentiles(samples_ns: list[int]) -> tuple[float, float, float]:
     ordered = sorted(samples_ns)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return statistics.median(ordered) / 1000, p99 / 1000, ordered[-1] / 1000
+
+
+@dataclass
+class Gaps:
+    ticks: int
+    max_ms: float
+    p99_ms: float
+    median_ms: float
+
+
+async def heartbeat(stop: asyncio.Event, period: float) -> Gaps:
+    """Tick every `period` seconds until stopped; the gaps between consecutive ticks."""
+    gaps: list[float] = []
+    last = time.perf_counter()
+    while not stop.is_set():
+        await asyncio.sleep(period)
+        now = time.perf_counter()
+        gaps.append(now - last)
+        last = now
+    ordered = sorted(gaps) or [0.0]
+    return Gaps(
+        len(gaps),
+        ordered[-1] * 1000,
+        ordered[int(len(ordered) * 0.99)] * 1000,
+        statistics.median(ordered) * 1000,
+    )

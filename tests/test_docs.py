@@ -209,8 +209,11 @@ def check_install(code: str) -> None:
 
 
 def check_bench(code: str) -> None:
-    """Not run (minutes of a loaded machine): the script exists and takes every flag shown."""
+    """Not run (minutes of a loaded machine): the script exists and takes every flag shown.
+    Other lines (unpacking a baseline checkout to compare with) are shell set-up."""
     for line in code.splitlines():
+        if not line.startswith(".venv/bin/python bench/"):
+            continue
         script, *args = line.removeprefix(".venv/bin/python ").split()
         source = read(script)
         for flag in (a for a in args if a.startswith("--")):

@@ -301,3 +301,41 @@ def test_missing_or_invalid_source_ip(server: Server, http: httpx.Client) -> Non
     with httpx.Client(base_url=server.base_url) as anonymous:
         assert_twilio_error(anonymous.get(PATH, params={"SourceIp": "198.18.0.1"}), 401, 20003, "")
     assert_twilio_error(http.post(PATH, data={"SourceIp": "198.18.0.1"}), 405, 20004, "POST")
+
+
+def test_a_suspended_or_closed_subaccount_accepts_nothing(server: Server, client: Client) -> None:
+    """CONTRACT §6 rule 4: recognised (the proxy learns whose it is), never allowed."""
+    account = client.api.v2010.accounts.create(friendly_name="to be suspended")
+    ac = account.sid
+    sub = sdk_client(server, ac, account.auth_token)
+    sip = sub.api.v2010.accounts(ac).sip
+    net, name = fresh_net(), unique_domain("suspended")
+    domain = sip.domains.create(domain_name=name)
+    record = sub.voice.v1.ip_records.create(ip_address=f"{net}.0", cidr_prefix_length=24)
+    sub.voice.v1.source_ip_mappings.create(ip_record_sid=record.sid, sip_domain_sid=domain.sid)
+    acl = sip.ip_access_control_lists.create(friendly_name="pbx")
+    sip.ip_access_control_lists(acl.sid).ip_addresses.create(
+        friendly_name="pbx", ip_address=f"{net}.5"
+    )
+    sip.domains(domain.sid).ip_access_control_list_mappings.create(
+        ip_access_control_list_sid=acl.sid
+    )
+    source, uri = f"{net}.5", f"sip:bob@{name}"
+    with server.http() as parent:  # the subaccount's own credentials stop working
+        assert recognize(parent, source)["reason"] == "allowed_by_acl"
+        assert client.api.v2010.accounts(ac).update(status="suspended").status == "suspended"
+        for request_uri in (None, uri):
+            result = recognize(parent, source, request_uri)
+            assert (result["recognized"], result["allowed"], result["reason"]) == (
+                True,
+                False,
+                "account_not_active",
+            )
+            assert (result["sip_domain_sid"], result["account_sid"]) == (domain.sid, ac)
+        assert cli_recognize(server, source)["reason"] == "account_not_active"
+        assert client.api.v2010.accounts(ac).update(status="active").status == "active"
+        assert recognize(parent, source)["allowed"] is True
+        assert recognize(parent, source, uri)["reason"] == "allowed_by_acl"
+        assert client.api.v2010.accounts(ac).update(status="closed").status == "closed"
+        assert recognize(parent, source)["reason"] == "account_not_active"
+        assert cli_recognize(server, source)["reason"] == "account_not_active"

@@ -235,6 +235,27 @@ def test_find_and_count(seeded: Harness) -> None:
     assert seeded.read(lambda tx: tx.count(ApiKey)) == 0
 
 
+def test_scan_streams_plain_tuples_in_creation_order(
+    seeded: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Several round trips of PostgreSQL's server-side cursor, not one.
+    monkeypatch.setattr("sipmap.store.postgres.SCAN_BATCH", 2)
+    recs = [record(9), record(8, SUB), record(7, cidr_prefix_length=32), record(6)]
+    seeded.write(insert_all(*recs))
+    columns = ("sid", "cidr_prefix_length", "date_created")
+    expected = [(r.sid, r.cidr_prefix_length, int(T0.timestamp())) for r in recs]
+    # As the recogniser's bulk load reads: on a private connection, in a worker thread.
+    assert seeded.store.read_blocking(lambda tx: list(tx.scan(IpRecord, columns))) == expected
+    assert seeded.read(lambda tx: [tuple(row) for row in tx.scan(IpRecord, ["sid"])]) == [
+        (r.sid,) for r in recs
+    ]
+    assert seeded.read(lambda tx: list(tx.scan(ApiKey, ["sid"]))) == []
+    for bad in (("sid", "nope"), ("sid; DROP TABLE accounts",), ()):
+        with pytest.raises(ValueError):
+            seeded.read(lambda tx, bad=bad: list(tx.scan(IpRecord, bad)))
+    assert seeded.read(lambda tx: tx.count(IpRecord)) == 4
+
+
 def test_find_converts_values(seeded: Harness) -> None:
     seeded.write(insert_all(domain(1, secure=True), domain(2)))
     secure = seeded.read(lambda tx: tx.find(SipDomain, secure=True))

@@ -47,6 +47,14 @@ class IpAddressDeleted:
     address: IpAddress
 
 
+@dataclass(frozen=True, slots=True)
+class AccountStatusChanged:
+    """An account was suspended, closed or reactivated (its domains follow it)."""
+
+    account_sid: str
+    status: str  # active | suspended | closed
+
+
 Event = (
     MappingSaved
     | MappingDeleted
@@ -56,4 +64,5 @@ Event = (
     | AclMappingDeleted
     | IpAddressSaved
     | IpAddressDeleted
+    | AccountStatusChanged
 )

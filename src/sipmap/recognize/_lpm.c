@@ -11,6 +11,8 @@
  *   lpm_build     bulk build from packed records, by sort and sweep
  *   lpm_region    large arrays mapped directly
  *   lpm_args      Python arguments checked and converted (inline, header only)
+ *   lpm_routes    the Routes type (packed answers indexed by table values)
+ *                 and in_ranges() (a domain's ACL addresses, merged)
  *
  * Atomicity: every mutation (insert, remove) runs entirely inside one C call
  * holding the GIL and calls no Python code, so any Python thread sees the
@@ -31,6 +33,7 @@
 #include "lpm_args.h"
 #include "lpm_build.h"
 #include "lpm_region.h"
+#include "lpm_routes.h"
 #include "lpm_table.h"
 
 /* ------------------------------------------------------------------------ */
@@ -60,10 +63,21 @@ Table4_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)self;
 }
 
+/* Above this, a table's memory is given back without the GIL: unmapping a million
+ * entries' pages takes the kernel milliseconds that other threads need not wait. */
+#define FREE_WITHOUT_GIL_BYTES ((size_t)1 << 20)
+
 static void
 Table4_dealloc(Table4Object *self)
 {
-    lpm_free(&self->lpm);
+    if (lpm_memory(&self->lpm) > FREE_WITHOUT_GIL_BYTES) {
+        /* Unreachable from any other thread: its reference count is zero. */
+        Py_BEGIN_ALLOW_THREADS
+        lpm_free(&self->lpm);
+        Py_END_ALLOW_THREADS
+    } else {
+        lpm_free(&self->lpm);
+    }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -304,7 +318,8 @@ PyInit__lpm(void)
     PyObject *module = PyModule_Create(&lpm_module);
     if (module == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(module, "Table4", (PyObject *)&Table4Type) < 0) {
+    if (PyModule_AddObjectRef(module, "Table4", (PyObject *)&Table4Type) < 0
+        || routes_add_to_module(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -1,50 +1,53 @@
 """The recogniser: which SIP domain a request belongs to, and whether its IP ACLs allow it.
 
 Rules (CONTRACT §6): a Request-URI host naming a SIP domain wins; otherwise the
-domain mapped to the longest IP-record network containing the source IP; then
-the source IP must be inside an address of one of the domain's mapped IP ACLs.
+domain mapped to the longest IP-record network containing the source IP; then a
+domain whose account is suspended or closed accepts nothing, and otherwise the
+source IP must be inside an address of one of the domain's mapped IP ACLs.
 
 Consistency strategy: the service publishes every committed change here before
 it acknowledges the write, so a later recognition in this process reflects it.
 Changes are applied on the event loop thread, one small step at a time, in an
-order that keeps every intermediate state valid for a reader in any thread:
-route info is added before the LPM entry that points at it and removed after;
-each LPM update is one C call that holds the GIL, so it is atomic. A full load
-(`Recognizer.load`) is for start-up, before anything publishes or asks: it builds a
-complete `_State` off the loop and sets it.
+order that keeps every intermediate state valid for a reader in any thread
+(state.py). A full build (`load` at start-up, `rebuild` while serving) reads the
+store in one pass of plain tuples and builds a new `State` off the loop; `rebuild`
+replays the changes published meanwhile onto it before swapping it in.
 """
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from ipaddress import IPv4Network
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from ..core.events import (
-    AclMappingDeleted,
-    AclMappingSaved,
-    DomainDeleted,
-    DomainSaved,
-    Event,
-    IpAddressDeleted,
-    IpAddressSaved,
-    MappingDeleted,
-    MappingSaved,
+from ..core.events import Event
+from ..core.models import (
+    Account,
+    AclMapping,
+    IpAddress,
+    SipDomain,
+    SourceIpMapping,
+    network_of,
 )
-from ..core.models import AclMapping, IpAddress, SipDomain, SourceIpMapping
 from ..store.base import Store, Tx
-from .lpm import Table4, pack_entries, parse_source_ip
+from ._lpm import in_ranges
+from .lpm import parse_source_ip
+from .state import Domain, State
 from .uri import request_uri_host
 
 # Reasons, in the order the rules are tried.
 INVALID_SOURCE_IP = "invalid_source_ip"
 UNKNOWN_DOMAIN = "unknown_domain"  # the Request-URI names a host we don't serve
 NO_SOURCE_MAPPING = "no_source_mapping"
+ACCOUNT_NOT_ACTIVE = "account_not_active"  # the domain's account is suspended or closed
 NO_ACL_MAPPED = "no_acl_mapped"  # a domain with no auth mapped accepts nothing
 NOT_IN_ACL = "source_ip_not_in_acl"
 ALLOWED = "allowed_by_acl"
+
+# Changes published during a rebuild are replayed this many at a time between
+# turns of the event loop, so a long backlog never holds the loop for long.
+REPLAY_BATCH = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,66 +67,18 @@ class Recognition:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-@dataclass(frozen=True, slots=True)
-class _Route:
-    mapping_sid: str
-    ip_record_sid: str
-    domain_sid: str
-    network: str
-
-
-@dataclass
-class _State:
-    table: Table4 = field(default_factory=Table4)
-    routes: dict[int, _Route] = field(default_factory=dict)
-    # A network is keyed by one int (`_key`), not a (network, length) tuple: a dict of
-    # ints and strings is never tracked by the cyclic GC, while a dict of a million
-    # tuples, once a collection has untracked it, is re-tracked into the youngest
-    # generation by the next tuple inserted, and the next young collection then walks
-    # all of it — a 50-130 ms pause on the event loop at 1M mappings.
-    # Every mapping of a network (same domain by the service's rule); the oldest wins.
-    by_network: dict[int, list[SourceIpMapping]] = field(default_factory=dict)
-    mapping_network: dict[str, int] = field(default_factory=dict)
-    # LPM values are small ids, one per mapped network; freed ids are reused
-    ids: dict[int, int] = field(default_factory=dict)
-    free_ids: list[int] = field(default_factory=list)
-    domains: dict[str, SipDomain] = field(default_factory=dict)
-    by_name: dict[str, SipDomain] = field(default_factory=dict)
-    acls_of_domain: dict[str, set[str]] = field(default_factory=dict)
-    domains_of_acl: dict[str, set[str]] = field(default_factory=dict)
-    addresses: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
-    allow: dict[str, Table4] = field(default_factory=dict)
-
-
-def _winner(mappings: list[SourceIpMapping]) -> SourceIpMapping:
-    # Groups are kept in creation order and min() returns the first of equals, so
-    # the oldest wins even among mappings created within the same (whole) second.
-    return min(mappings, key=lambda m: m.date_created)
-
-
-def _key(mapping: SourceIpMapping) -> int:
-    return mapping.network << 6 | mapping.prefix_len
-
-
-def _network(key: int) -> tuple[int, int]:
-    return key >> 6, key & 63
-
-
-def _route(key: int, mapping: SourceIpMapping) -> _Route:
-    network = str(IPv4Network(_network(key)))
-    return _Route(mapping.sid, mapping.ip_record_sid, mapping.sip_domain_sid, network)
-
-
 class Recognizer:
     def __init__(self) -> None:
-        self._state = _State()
+        self._state = State()
+        self._replay: list[Event] | None = None  # changes published during a rebuild
+        self._rebuilding = asyncio.Lock()
 
     # -- lookups ------------------------------------------------------------------
 
     def recognize(self, source_ip: str, request_uri: str | None = None) -> Recognition:
         state = self._state
         value = state.table.lookup(source_ip)
-        # The source as the ACL tables take it; None for IPv6, which no list can hold.
+        # The source as the ACL check takes it; None for IPv6, which no list can hold.
         source: str | int | None = source_ip
         if value == -2:  # not dotted IPv4: IPv6, the hex form of ::ffff:, or garbage
             parsed = parse_source_ip(source_ip)
@@ -134,40 +89,14 @@ class Recognizer:
             value = state.table.lookup_int(number) if family == 4 else -1
         host = request_uri_host(request_uri) if request_uri else None
         if host is not None and (domain := state.by_name.get(host)) is not None:
-            return self._decide(state, domain, source, "request_uri", None)
+            return _decide(state, domain, source, "request_uri", None, None, None)
         if value >= 0:
-            # Present by the order changes are applied in (route before LPM entry).
-            route = state.routes[value]
-            return self._decide(state, state.domains[route.domain_sid], source, "source_ip", route)
+            # The slot was filled before the table pointed at it (state.py).
+            mapping_sid, record_sid, network, index = state.routes.get(value)
+            found = state.domains[index]
+            if found is not None:
+                return _decide(state, found, source, "source_ip", record_sid, mapping_sid, network)
         return _unmatched(host)
-
-    @staticmethod
-    def _decide(
-        state: _State, domain: SipDomain, source: str | int | None, by: str, route: _Route | None
-    ) -> Recognition:
-        allow = state.allow.get(domain.sid)
-        if allow is None:
-            allowed, reason = False, NO_ACL_MAPPED
-        else:
-            if source is None:
-                hit = -1
-            elif isinstance(source, str):
-                hit = allow.lookup(source)
-            else:
-                hit = allow.lookup_int(source)
-            allowed, reason = (True, ALLOWED) if hit >= 0 else (False, NOT_IN_ACL)
-        return Recognition(
-            True,
-            allowed,
-            reason,
-            by,
-            domain.sid,
-            domain.domain_name,
-            domain.account_sid,
-            route.ip_record_sid if route else None,
-            route.mapping_sid if route else None,
-            route.network if route else None,
-        )
 
     def __len__(self) -> int:
         return len(self._state.table)
@@ -181,191 +110,125 @@ class Recognizer:
         mappings: Iterable[SourceIpMapping],
         acl_mappings: Iterable[AclMapping],
         addresses: Iterable[IpAddress],
+        accounts: Iterable[Account] = (),
     ) -> Recognizer:
         """A recognizer over these rows; mappings in creation order, as the store lists them."""
+        state = State()
+        for account in accounts:
+            state.set_account_status(account.sid, account.status)
+        for domain in domains:
+            state.save_domain(domain.sid, domain.account_sid, domain.domain_name)
+        state.load_mappings(
+            (m.sid, m.ip_record_sid, m.sip_domain_sid, m.network, m.prefix_len) for m in mappings
+        )
+        for link in acl_mappings:
+            state.link(link.sid, link.domain_sid)
+        for a in addresses:
+            state.add_address(a.ip_access_control_list_sid, a.sid, a.network, a.cidr_prefix_length)
+        state.refresh_all_acls()
         recognizer = cls()
-        recognizer._replace(lambda: _build_state(domains, mappings, acl_mappings, addresses))
+        recognizer._state = state
         return recognizer
 
     def load(self, store: Store) -> None:
         """Build everything from the store's current content (blocking; run off the loop).
 
-        For start-up: changes published while it runs would be lost, and a state it
-        replaced would be freed in one go."""
+        For start-up, before anything publishes: a change published while it runs
+        would be lost. While serving, use `rebuild`."""
+        self._state = store.read_blocking(_read_state)
 
-        def rows(tx: Tx) -> tuple[Any, ...]:
-            return (
-                tx.find(SipDomain),
-                tx.find(SourceIpMapping),
-                tx.find(AclMapping),
-                tx.find(IpAddress),
-            )
+    async def rebuild(self, store: Store) -> None:
+        """Replace the whole state with one built from the store, while serving.
 
-        self._replace(lambda: _build_state(*store.read_blocking(rows)))
+        For a node whose view may have drifted from the store (e.g. its change feed
+        was trimmed). The store is read and the new state built in a worker thread;
+        meanwhile recognition keeps answering from the current state, and every
+        change published is applied to it as usual and also kept. Once the build is
+        done, the kept changes are replayed onto the new state (in batches between
+        turns of the event loop), then the new state is swapped in at once. Replaying
+        a change the store snapshot already contained is harmless: every event sets
+        a row's state, so replaying the sequence in order ends where it should.
 
-    def _replace(self, build: Callable[[], _State]) -> None:
-        # A full build makes millions of GC-tracked objects; left alone, the cyclic
-        # collector walks the whole heap again and again meanwhile, holding the GIL
-        # for up to a second at a time — the event loop stalls even though the build
-        # runs in another thread. So: no collections during the build, and the new
-        # state frozen out of every later collection (gc.freeze), since it lives as
-        # long as the process and holds no reference cycles worth collecting.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            self._state = build()
-        finally:
-            if was_enabled:
-                gc.enable()
-        gc.freeze()
+        Call it on the event loop thread, where `publish` is called; concurrent calls
+        run one after the other.
+        """
+        async with self._rebuilding:
+            self._replay = []
+            try:
+                state = await asyncio.to_thread(store.read_blocking, _read_state)
+                while self._replay:
+                    batch = self._replay[:REPLAY_BATCH]
+                    del self._replay[:REPLAY_BATCH]
+                    state.apply(batch)
+                    if self._replay:
+                        await asyncio.sleep(0)
+                # No await since the backlog was found empty: nothing published in between.
+                retired = [self._state]
+                self._state = state
+            finally:
+                self._replay = None
+            # Freed in a thread (the C parts without the GIL): at a million mappings,
+            # giving back their memory takes the kernel tens of milliseconds.
+            await asyncio.to_thread(retired.clear)
 
     # -- changes ----------------------------------------------------------------------
 
     def publish(self, events: Sequence[Event]) -> None:
-        for event in events:
-            match event:
-                case MappingSaved(mapping):
-                    self._save_mapping(mapping)
-                case MappingDeleted(mapping):
-                    self._drop_mapping(mapping.sid)
-                case DomainSaved(domain):
-                    self._save_domain(domain)
-                case DomainDeleted(domain):
-                    self._delete_domain(domain)
-                case AclMappingSaved(link):
-                    self._state.acls_of_domain.setdefault(link.domain_sid, set()).add(link.sid)
-                    self._state.domains_of_acl.setdefault(link.sid, set()).add(link.domain_sid)
-                    self._refresh_allow(link.domain_sid)
-                case AclMappingDeleted(link):
-                    self._state.acls_of_domain.get(link.domain_sid, set()).discard(link.sid)
-                    self._state.domains_of_acl.get(link.sid, set()).discard(link.domain_sid)
-                    self._refresh_allow(link.domain_sid)
-                case IpAddressSaved(address):
-                    acl = self._state.addresses.setdefault(address.ip_access_control_list_sid, {})
-                    acl[address.sid] = (address.network, address.cidr_prefix_length)
-                    self._refresh_acl(address.ip_access_control_list_sid)
-                case IpAddressDeleted(address):
-                    acl_sid = address.ip_access_control_list_sid
-                    self._state.addresses.get(acl_sid, {}).pop(address.sid, None)
-                    self._refresh_acl(acl_sid)
-
-    def _save_mapping(self, mapping: SourceIpMapping) -> None:
-        s = self._state
-        key = _key(mapping)
-        if s.mapping_network.get(mapping.sid) != key:
-            self._drop_mapping(mapping.sid)
-            self._add_mapping(mapping)
-            return
-        # An update keeps its place: the group stays in creation order.
-        group = [mapping if m.sid == mapping.sid else m for m in s.by_network[key]]
-        s.by_network[key] = group
-        self._point(key, group)
-
-    def _add_mapping(self, mapping: SourceIpMapping) -> None:
-        s = self._state
-        key = _key(mapping)
-        group = s.by_network.setdefault(key, [])
-        group.append(mapping)
-        s.mapping_network[mapping.sid] = key
-        self._point(key, group)
-
-    def _drop_mapping(self, mapping_sid: str) -> None:
-        s = self._state
-        key = s.mapping_network.pop(mapping_sid, None)
-        if key is None:
-            return
-        group = [m for m in s.by_network[key] if m.sid != mapping_sid]
-        if group:
-            s.by_network[key] = group
-            self._point(key, group)
-        else:
-            del s.by_network[key]
-            route_id = s.ids.pop(key)
-            s.table.remove(*_network(key))
-            del s.routes[route_id]
-            s.free_ids.append(route_id)
-
-    def _point(self, key: int, group: list[SourceIpMapping]) -> None:
-        s = self._state
-        route = _route(key, _winner(group))
-        route_id = s.ids.get(key)
-        if route_id is not None:
-            s.routes[route_id] = route  # one assignment: readers see old or new
-            return
-        route_id = s.free_ids.pop() if s.free_ids else len(s.ids)
-        s.ids[key] = route_id
-        s.routes[route_id] = route
-        s.table.insert(*_network(key), route_id)
-
-    def _save_domain(self, domain: SipDomain) -> None:
-        s = self._state
-        previous = s.domains.get(domain.sid)
-        s.domains[domain.sid] = domain
-        s.by_name[domain.domain_name] = domain
-        if previous is not None and previous.domain_name != domain.domain_name:
-            s.by_name.pop(previous.domain_name, None)
-
-    def _delete_domain(self, domain: SipDomain) -> None:
-        s = self._state
-        s.by_name.pop(domain.domain_name, None)
-        s.allow.pop(domain.sid, None)
-        for acl_sid in s.acls_of_domain.pop(domain.sid, set()):
-            s.domains_of_acl.get(acl_sid, set()).discard(domain.sid)
-        s.domains.pop(domain.sid, None)
-
-    def _refresh_acl(self, acl_sid: str) -> None:
-        for domain_sid in self._state.domains_of_acl.get(acl_sid, ()):
-            self._refresh_allow(domain_sid)
-
-    def _refresh_allow(self, domain_sid: str) -> None:
-        s = self._state
-        acls = s.acls_of_domain.get(domain_sid)
-        if not acls:
-            s.allow.pop(domain_sid, None)
-            return
-        # Small (≤ 100 addresses per list): rebuilt whole, then swapped in.
-        s.allow[domain_sid] = _allow_table(s, acls)
+        """Apply committed changes (on the event loop thread)."""
+        self._state.apply(events)
+        if self._replay is not None:
+            self._replay.extend(events)
 
 
-def _allow_table(state: _State, acls: Iterable[str]) -> Table4:
-    table = Table4()
-    for acl_sid in acls:
-        for network, prefix_len in state.addresses.get(acl_sid, {}).values():
-            table.insert(network, prefix_len, 0)
-    return table
+def _read_state(tx: Tx) -> State:
+    """One pass over the rows recognition needs, as plain tuples (no models)."""
+    state = State()
+    for sid, status in tx.scan(Account, ("sid", "status")):
+        if status != "active":
+            state.set_account_status(sid, status)
+    for sid, account_sid, name in tx.scan(SipDomain, ("sid", "account_sid", "domain_name")):
+        state.save_domain(sid, account_sid, name)
+    columns = ("sid", "ip_record_sid", "sip_domain_sid", "network", "prefix_len")
+    state.load_mappings(tx.scan(SourceIpMapping, columns))
+    for acl_sid, domain_sid in tx.scan(AclMapping, ("sid", "domain_sid")):
+        state.link(acl_sid, domain_sid)
+    address_columns = ("ip_access_control_list_sid", "sid", "ip_address", "cidr_prefix_length")
+    for acl_sid, sid, ip_address, prefix_len in tx.scan(IpAddress, address_columns):
+        state.add_address(acl_sid, sid, network_of(ip_address, prefix_len), prefix_len)
+    state.refresh_all_acls()
+    return state
 
 
-def _build_state(
-    domains: Iterable[SipDomain],
-    mappings: Iterable[SourceIpMapping],
-    acl_mappings: Iterable[AclMapping],
-    addresses: Iterable[IpAddress],
-) -> _State:
-    s = _State()
-    for domain in domains:
-        s.domains[domain.sid] = domain
-        s.by_name[domain.domain_name] = domain
-    for mapping in mappings:
-        key = _key(mapping)
-        s.by_network.setdefault(key, []).append(mapping)
-        s.mapping_network[mapping.sid] = key
-    entries = []
-    for route_id, (key, group) in enumerate(s.by_network.items()):
-        s.ids[key] = route_id
-        s.routes[route_id] = _route(key, _winner(group))
-        entries.append((*_network(key), route_id))
-    # One bulk build (the C code releases the GIL while it sorts and packs).
-    s.table = Table4.build(pack_entries(entries))
-    for link in acl_mappings:
-        s.acls_of_domain.setdefault(link.domain_sid, set()).add(link.sid)
-        s.domains_of_acl.setdefault(link.sid, set()).add(link.domain_sid)
-    for address in addresses:
-        acl = s.addresses.setdefault(address.ip_access_control_list_sid, {})
-        acl[address.sid] = (address.network, address.cidr_prefix_length)
-    for domain_sid, acls in s.acls_of_domain.items():
-        if acls:
-            s.allow[domain_sid] = _allow_table(s, acls)
-    return s
+def _decide(
+    state: State,
+    domain: Domain,
+    source: str | int | None,
+    by: str,
+    record_sid: str | None,
+    mapping_sid: str | None,
+    network: str | None,
+) -> Recognition:
+    allow = domain.allow
+    if domain.account_sid in state.inactive_accounts:
+        allowed, reason = False, ACCOUNT_NOT_ACTIVE
+    elif allow is None:
+        allowed, reason = False, NO_ACL_MAPPED
+    elif source is not None and in_ranges(allow, source) == 1:
+        allowed, reason = True, ALLOWED
+    else:
+        allowed, reason = False, NOT_IN_ACL
+    return Recognition(
+        True,
+        allowed,
+        reason,
+        by,
+        domain.sid,
+        domain.name,
+        domain.account_sid,
+        record_sid,
+        mapping_sid,
+        network,
+    )
 
 
 def not_recognized(request_uri: str | None) -> Recognition:

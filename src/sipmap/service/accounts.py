@@ -17,6 +17,7 @@ from ..core.errors import (
     NotFound,
     ServiceError,
 )
+from ..core.events import AccountStatusChanged
 from ..core.models import Account, ApiKey
 from ..core.paging import Page, PageRequest
 from ..core.throttle import LoginThrottle
@@ -354,6 +355,11 @@ class AccountService:
 
         updated = await self.ctx.store.write(run)
         self.forget_credentials()
+        if "status" in changes:
+            # A suspended or closed account's domains accept nothing (CONTRACT §6). Sent
+            # whenever a status was set: applying it is idempotent, and comparing with
+            # the status read before the write could miss a concurrent change.
+            self.ctx.publisher.publish([AccountStatusChanged(updated.sid, updated.status)])
         return updated
 
     # -- API keys ----------------------------------------------------------------

@@ -8,7 +8,7 @@ under racing requests. Tx methods are synchronous and speak in models only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from ..core.models import M, Model
@@ -29,6 +29,13 @@ class Tx(Protocol):
         """Rows matching every `field=value` (a list/tuple value means "any of"), oldest first."""
 
     def count(self, model: type[Model], **where: Any) -> int: ...
+
+    def scan(self, model: type[Model], columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """Every row's `columns` as a plain tuple of stored values, oldest first, streamed.
+
+        For bulk loads (the recogniser's, of up to millions of rows): no model is
+        made and the rows are not all held at once. Iterate it inside the transaction.
+        """
 
     def delete(self, model: type[Model], **where: Any) -> int:
         """Delete matching rows, remembering their place so page tokens naming them still work."""

@@ -36,12 +36,12 @@ import asyncio
 import contextlib
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import psycopg
 
-from ..core.models import M
+from ..core.models import M, Model
 from .batch import MAX_BATCH, Outcome, dispatch
 from .sqltx import POSTGRES, SqlTx, pending_migrations, run_isolated
 
@@ -53,7 +53,17 @@ class PostgresTx(SqlTx):
 
     dialect = POSTGRES
 
+    def scan(self, model: type[Model], columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        # A server-side cursor, fetched SCAN_BATCH rows at a time: a plain one would
+        # receive the whole result into client memory before the first row.
+        conn: psycopg.Connection[tuple[Any, ...]] = self._conn  # type: ignore[assignment]
+        with conn.cursor(name="sipmap_scan") as cursor:
+            cursor.itersize = SCAN_BATCH
+            cursor.execute(self._scan_sql(model, columns).encode())
+            yield from cursor
 
+
+SCAN_BATCH = 10_000  # rows per round trip of Tx.scan
 MAX_IDLE_READERS = 8  # read connections kept open between reads
 # The first key of our advisory locks; the second is a hash of the schema's name, so
 # stores in different schemas of one database do not wait for each other.

@@ -16,6 +16,7 @@ fact is read from the WAL-index header instead (wal_watch.py), in ~0.1 µs.
 from __future__ import annotations
 
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,7 +48,10 @@ class SqliteTx(SqlTx):
 
 
 class _RowCache:
-    """Rows by (model, SID) — None for "no such row" — as of one version of the file."""
+    """Rows by (model, SID) — None for "no such row" — as of one version of the file.
+
+    At most MAX_CACHED_ROWS, the least recently used dropped first: bounded whatever
+    the table's size, and the rows in use stay."""
 
     def __init__(self, conn: sqlite3.Connection, watch: WalWatch | None) -> None:
         self._conn = conn
@@ -55,19 +59,22 @@ class _RowCache:
             watch.stamp if watch is not None and watch.usable else self._data_version
         )
         self._version: object = None
-        self._rows: dict[tuple[type[Any], str], Any] = {}
+        self._rows: OrderedDict[tuple[type[Any], str], Any] = OrderedDict()
 
     def _data_version(self) -> int:
         # fetchall: stepping to the end closes the read transaction the pragma opened.
         return int(self._conn.execute("PRAGMA data_version").fetchall()[0][0])
 
-    def current(self) -> dict[tuple[type[Any], str], Any]:
+    def current(self) -> OrderedDict[tuple[type[Any], str], Any]:
         """The cached rows, emptied first if anyone committed since they were read."""
         version = self._read_version()
-        if version != self._version or len(self._rows) >= MAX_CACHED_ROWS:
+        if version != self._version:
             self._rows.clear()
             self._version = version
         return self._rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 _MISSING = object()
@@ -120,6 +127,10 @@ class SqliteStore:
         if found is _MISSING:
             # After current(): a row read now is at least as new as the version it is filed under.
             found = rows[key] = self._read_tx.get(model, sid)
+            if len(rows) > MAX_CACHED_ROWS:
+                rows.popitem(last=False)
+        else:
+            rows.move_to_end(key)
         if found is None:
             return None
         for name, value in where.items():

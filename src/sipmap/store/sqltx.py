@@ -8,7 +8,7 @@ kept: the same few repeat on every request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -151,6 +151,16 @@ class SqlTx:
 
     def find(self, model: type[M], **where: Any) -> list[M]:
         return self._select(model, where, "ORDER BY seq")
+
+    def _scan_sql(self, model: type[Model], columns: Sequence[str]) -> str:
+        unknown = set(columns) - set(COLUMNS[model])
+        if unknown or not columns:
+            raise ValueError(f"not columns of {TABLES[model]}: {sorted(unknown)}")
+        return f"SELECT {','.join(columns)} FROM {TABLES[model]} ORDER BY seq"
+
+    def scan(self, model: type[Model], columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        # SQLite's cursor steps through the result as it is iterated.
+        return iter(self._conn.execute(self._scan_sql(model, columns)))
 
     def count(self, model: type[Model], **where: Any) -> int:
         clause, params = self._where(where)
