@@ -8,13 +8,10 @@ it, so a copy of the database alone cannot be used to test guesses of a token.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import secrets
 import stat
 from pathlib import Path
-
-log = logging.getLogger("sipmap.keyfile")
 
 KEY_BYTES = 32
 ENV_VAR = "SIPMAP_CREDENTIAL_KEY"
@@ -97,7 +94,6 @@ def _create(path: Path) -> bytes:
         except FileExistsError:
             return _read(path)
         _sync_directory(path.parent)
-        log.warning("created credential key file %s: back it up, apart from the database", path)
         return key
     except OSError as error:
         raise KeyFileError(f"cannot create credential key file {path}: {error.strerror}") from None
