@@ -1,0 +1,158 @@
+"""The SIP benchmark's load and meters: SIPp runs at a fixed rate, a one-request probe,
+server CPU time from /proc, and the kernel's count of UDP receive-buffer drops."""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+SCENARIOS = Path(__file__).parent / "sip"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SIPP_TRANSPORTS = {"udp": "u1", "tcp": "t1"}
+# SIPp's own socket buffer: big, so that any loss measured is the server's.
+SIPP_BUFFER = 4 * 1024 * 1024
+
+
+def free_port(host: str) -> int:
+    """A port free on `host` for both UDP and TCP (a SIP server listens on both)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind((host, 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind((host, port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError(f"no port free for both UDP and TCP on {host}")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of the given processes (all their threads), in seconds."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
+    return total / CLOCK_TICKS
+
+
+def udp_receive_drops() -> int:
+    """UDP datagrams dropped for a full receive buffer (this network namespace, every socket)."""
+    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()]
+    header, values = (line for line in lines if line[0] == "Udp:")
+    return int(values[header.index("RcvbufErrors")])
+
+
+def sipp_command(
+    *,
+    scenario: str,
+    target: tuple[str, int],
+    source: str,
+    local_port: int,
+    control_port: int,
+    transport: str,
+    rate: int,
+    calls: int,
+    stats_file: Path,
+    recv_timeout_ms: int = 2000,
+) -> list[str]:
+    """SIPp sending `calls` calls of `scenario` at `rate` per second from `source`.
+
+    No retransmissions (-nr): a request or response lost is a failed call (timeout),
+    not hidden by a resend.
+    """
+    host, port = target
+    return [
+        "sipp", f"{host}:{port}",
+        "-sf", str(SCENARIOS / f"{scenario}.xml"),
+        "-i", source, "-p", str(local_port), "-cp", str(control_port),
+        "-t", SIPP_TRANSPORTS[transport],
+        "-r", str(rate), "-rp", "1000", "-m", str(calls),
+        "-nr", "-recv_timeout", str(recv_timeout_ms),
+        "-buff_size", str(SIPP_BUFFER),
+        "-trace_stat", "-stf", str(stats_file), "-fd", "1",
+        "-nostdin",
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SippResult:
+    sent: int  # calls started
+    answered: int  # calls that got the expected final response
+    failed: int
+    timeouts: int  # failed for a response that never came
+    unexpected: int  # failed for another response than the expected one
+    seconds: float  # SIPp's elapsed time
+
+    @property
+    def lost(self) -> int:
+        return self.sent - self.answered
+
+
+def parse_stats(path: Path) -> SippResult:
+    """The cumulative counters of the last line of SIPp's -trace_stat CSV."""
+    with path.open(newline="") as handle:
+        rows = [row for row in csv.reader(handle, delimiter=";") if row]
+    if len(rows) < 2:
+        raise ValueError(f"{path}: no statistics written")
+    last = dict(zip(rows[0], rows[-1], strict=False))
+
+    def count(name: str) -> int:
+        return int(last.get(f"{name}(C)", "0") or 0)
+
+    hours, minutes, seconds = last["ElapsedTime(C)"].split(":")[:3]
+    return SippResult(
+        sent=count("OutgoingCall"),
+        answered=count("SuccessfulCall"),
+        failed=count("FailedCall"),
+        timeouts=count("FailedTimeoutOnRecv") + count("FailedMaxUDPRetrans"),
+        unexpected=count("FailedUnexpectedMessage"),
+        seconds=int(hours) * 3600 + int(minutes) * 60 + float(seconds),
+    )
+
+
+def run_sipp(command: list[str], stats_file: Path, timeout: float) -> SippResult:
+    """Run SIPp to the end. It exits 1 when some calls failed, which is a result here;
+    no statistics at all is an error."""
+    done = subprocess.run(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout, check=False
+    )
+    try:
+        return parse_stats(stats_file)
+    except (OSError, ValueError, KeyError) as error:
+        message = done.stderr.decode(errors="replace").strip().splitlines()[-1:]
+        raise RuntimeError(f"sipp exited {done.returncode}: {message or error}") from None
+
+
+def probe(target: tuple[str, int], source: str, method: str = "OPTIONS") -> list[str]:
+    """Status lines of what answers one request sent over UDP from `source`, in order."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((source, 0))
+        sock.settimeout(1.0)
+        port = sock.getsockname()[1]
+        call_id = uuid.uuid4().hex
+        request = (
+            f"{method} sip:{target[0]}:{target[1]} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {source}:{port};branch=z9hG4bK{call_id[:16]};rport\r\n"
+            f"From: <sip:probe@{source}>;tag={call_id[:8]}\r\n"
+            f"To: <sip:{target[0]}:{target[1]}>\r\n"
+            f"Call-ID: {call_id}\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n"
+            "Content-Length: 0\r\n\r\n"
+        )
+        sock.sendto(request.encode(), target)
+        answers = []
+        try:
+            while True:
+                data = sock.recv(65535)
+                answers.append(data.split(b"\r\n", 1)[0].decode(errors="replace"))
+                if not answers[-1].startswith("SIP/2.0 1"):
+                    break
+        except TimeoutError:
+            pass
+        return answers
