@@ -264,12 +264,12 @@ def report(runs: dict[Key, list[Run]], args: argparse.Namespace) -> bool:
             results = [r.result for r in server_runs if r.result is not None]
             errors = sorted({r.error for r in server_runs if r.error})
             lost = ",".join(str(r.lost) for r in results) or "-"
-            rates = [r.sent / r.seconds for r in results if r.seconds > 0]
+            rates = [r.rate for r in results]
             cpu = [r.us_per_request for r in server_runs if r.us_per_request is not None]
             ratio = spread(ratios, 2) if server == "sipmap" else ""
             print(
                 f"{case:<8}{method.upper():<8}{rate:>7}  {server:<9}"
-                f"{statistics.median(rates) if rates else 0:>7.0f}  {lost:<16}"
+                f"{f'{statistics.median(rates):.0f}' if rates else '-':>7}  {lost:<16}"
                 f"{sum(r.drops for r in server_runs):>7}  {spread(cpu):<20}{ratio:<18}"
             )
             for error in errors:

@@ -88,7 +88,9 @@ class SippResult:
     failed: int
     timeouts: int  # failed for a response that never came
     unexpected: int  # failed for another response than the expected one
-    seconds: float  # SIPp's elapsed time
+    # SIPp's calls per second over the whole run: lower than the rate asked for when
+    # SIPp could not keep up, or when the run waited for answers that never came.
+    rate: float
 
     @property
     def lost(self) -> int:
@@ -106,14 +108,13 @@ def parse_stats(path: Path) -> SippResult:
     def count(name: str) -> int:
         return int(last.get(f"{name}(C)", "0") or 0)
 
-    hours, minutes, seconds = last["ElapsedTime(C)"].split(":")[:3]
     return SippResult(
         sent=count("OutgoingCall"),
         answered=count("SuccessfulCall"),
         failed=count("FailedCall"),
         timeouts=count("FailedTimeoutOnRecv") + count("FailedMaxUDPRetrans"),
         unexpected=count("FailedUnexpectedMessage"),
-        seconds=int(hours) * 3600 + int(minutes) * 60 + float(seconds),
+        rate=float(last["CallRate(C)"]),
     )
 
 
