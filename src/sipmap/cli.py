@@ -22,6 +22,9 @@ DB_SETTING = next(s for s in SERVE_SETTINGS if s.name == "db")
 
 
 def _add(parser: argparse.ArgumentParser, setting: Setting) -> None:
+    if isinstance(setting.default, bool):
+        parser.add_argument(setting.flag, dest=setting.name, action="store_true", help=setting.help)
+        return
     kind = int if isinstance(setting.default, int) else str
     parser.add_argument(
         setting.flag,
@@ -43,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser(
-        "serve", help="Run the HTTP API on the SQLite or PostgreSQL store --db names."
+        "serve",
+        help="Run the HTTP API and the SIP edge on the SQLite or PostgreSQL store --db names.",
     )
     for setting in SERVE_SETTINGS:
         _add(serve, setting)

@@ -13,7 +13,10 @@ from typing import Any
 import uvicorn
 
 from .api.app import create_app
+from .metrics import REGISTRY
 from .service import open_service
+from .sip.counters import SipCounters
+from .sip.setup import StartupError, bind_sockets, build_edge, edge_config
 from .store.open import open_store
 
 SWITCH_INTERVAL = 0.0002  # seconds
@@ -31,6 +34,17 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
     # shorter interval bounds how long requests and SIP traffic wait behind them.
     sys.setswitchinterval(SWITCH_INTERVAL)
     gc.set_threshold(*GC_THRESHOLDS)
+    # The SIP sockets first: a taken port is reported before anything else happens
+    # (no store opened, no credentials created or printed).
+    if args.sip_host is None:
+        args.sip_host = args.host
+    sip_sockets = bind_sockets(args.sip_host, args.sip_port) if args.sip_port else []
+    try:
+        sip_config = edge_config(args, sip_sockets) if sip_sockets else None
+    except StartupError:
+        for sock in sip_sockets:
+            sock.close()
+        raise
     store = open_store(args.db)
     service = open_service(store, sip_domain_suffix=args.sip_domain_suffix)
     # Before the load, so a mistaken environment is reported at once.
@@ -62,9 +76,18 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
         lifespan="off",
     )
     server = uvicorn.Server(config)
+    edge = None
     try:
+        if sip_config is not None:
+            counters = SipCounters(REGISTRY)
+            edge = build_edge(args, sip_config, service.recognizer.recognize, counters)
+            await edge.start(sip_sockets)
         await server.serve()
     finally:
+        if edge is not None:
+            await edge.close()
+        for sock in sip_sockets:
+            sock.close()
         await store.close()
 
 

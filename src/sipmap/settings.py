@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class Setting:
     name: str  # the attribute on parsed arguments
     flag: str
-    default: str | int | None
+    default: str | int | bool | None  # a bool default makes an on/off flag
     help: str
     env: str | None = None
     choices: tuple[str, ...] | None = None
@@ -50,6 +50,51 @@ SERVE_SETTINGS = (
         "info",
         "Log level: debug, info, warning or error.",
         choices=("debug", "info", "warning", "error"),
+    ),
+    Setting(
+        "sip_host",
+        "--sip-host",
+        None,
+        "Address the SIP edge listens on (UDP and TCP); by default the --host value.",
+    ),
+    Setting("sip_port", "--sip-port", 5060, "UDP and TCP port of the SIP edge; 0 disables it."),
+    Setting(
+        "sip_upstream",
+        "--sip-upstream",
+        None,
+        "Where accepted requests are proxied: HOST:PORT, optionally ;transport=tcp (UDP by "
+        "default). Without it an accepted INVITE gets the --sip-final-response.",
+    ),
+    Setting(
+        "sip_final_response",
+        "--sip-final-response",
+        480,
+        "Final response to an accepted INVITE when no --sip-upstream is set.",
+    ),
+    Setting(
+        "sip_drop_unrecognized",
+        "--sip-drop-unrecognized",
+        False,
+        "Stay silent to requests from unrecognised sources instead of answering 403/404.",
+    ),
+    Setting(
+        "sip_max_message",
+        "--sip-max-message",
+        65536,
+        "Largest SIP message accepted, in bytes; larger ones get 513 (TCP: then the "
+        "connection closes).",
+    ),
+    Setting(
+        "sip_tcp_idle_timeout",
+        "--sip-tcp-idle-timeout",
+        120,
+        "Seconds a SIP TCP connection may stay silent before it is closed.",
+    ),
+    Setting(
+        "sip_tcp_max_connections",
+        "--sip-tcp-max-connections",
+        5000,
+        "SIP TCP connections open at once; beyond it new ones are closed at once.",
     ),
 )
 

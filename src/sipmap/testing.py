@@ -37,6 +37,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_sip_port(host: str = "127.0.0.1") -> int:
+    """A port free on both UDP and TCP at `host` (the SIP edge takes both)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind((host, 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket() as tcp:
+                try:
+                    tcp.bind((host, port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no port free on both UDP and TCP")
+
+
 @dataclass
 class RunningServer:
     """A `sipmap serve` process and how to reach it."""
@@ -47,6 +62,7 @@ class RunningServer:
     account_sid: str
     auth_token: str
     process: subprocess.Popen[bytes]
+    sip_port: int = 0  # UDP and TCP on 127.0.0.1; 0 when the SIP edge is off
 
     def stop(self) -> None:
         self.process.terminate()
@@ -61,12 +77,21 @@ def start_server(
     db: str | Path,
     *extra_args: str,
     port: int | None = None,
+    sip_port: int | None = None,
     account_sid: str = DEFAULT_ACCOUNT_SID,
     auth_token: str = DEFAULT_AUTH_TOKEN,
     ready_timeout: float = 20.0,
 ) -> RunningServer:
-    """Start `sipmap serve` on `db` and wait until it answers; stop it with `.stop()`."""
+    """Start `sipmap serve` on `db` and wait until it answers; stop it with `.stop()`.
+
+    The SIP edge gets a free port (never 5060, so suites don't collide) unless
+    `sip_port` says which; `sip_port=0` turns it off."""
     port = port or free_port()
+    if "--sip-port" in extra_args:
+        sip_port = int(extra_args[list(extra_args).index("--sip-port") + 1])
+    else:
+        sip_port = free_sip_port() if sip_port is None else sip_port
+        extra_args = (*extra_args, "--sip-port", str(sip_port))
     env = {**os.environ, "SIPMAP_ACCOUNT_SID": account_sid, "SIPMAP_AUTH_TOKEN": auth_token}
     command: Sequence[str] = (
         sys.executable, "-m", "sipmap.cli", "serve", "--port", str(port), "--db", str(db),
@@ -81,7 +106,9 @@ def start_server(
         try:
             with urllib.request.urlopen(f"{base_url}/health", timeout=1) as answer:
                 if answer.status == 200:
-                    return RunningServer(base_url, port, Path(db), account_sid, auth_token, process)
+                    return RunningServer(
+                        base_url, port, Path(db), account_sid, auth_token, process, sip_port
+                    )
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.05)
     process.kill()

@@ -1,0 +1,353 @@
+"""The pure SIP responder: (message, source, recognise) → actions. No sockets, no clock.
+
+Rules: CONTRACT §7 and issue 8. A request is recognised by source IP and Request-URI
+(`Recognizer.recognize`); unrecognised → 404 (a host name we don't serve) or 403 (or
+silence with `drop_unrecognized`); recognised but outside the domain's ACLs → 403 with
+X-Twilio-Error 32201; accepted → answered here (OPTIONS 200, or the configured final
+response without an upstream) or proxied statelessly to the upstream (RFC 3261 §16.11).
+
+Stateless proxying keeps no memory between messages: our Via's branch is a hash of the
+request's own top Via, Call-ID and CSeq number, so a CANCEL (and the ACK of a non-2xx
+answer) gets the INVITE's branch; responses find their way back by the Vias alone; and
+the To tag we add to our own final responses is a hash too, equal on retransmissions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from hashlib import blake2b
+from ipaddress import ip_address
+
+from .. import __version__
+from ..recognize.recognizer import UNKNOWN_DOMAIN, Recognition
+from ..recognize.uri import request_uri_host
+from .message import (
+    Header,
+    Request,
+    Response,
+    SipUri,
+    Via,
+    first,
+    is_number,
+    join_host_port,
+    pop_first_value,
+    split_commas,
+    tag_of,
+    uri_of_name_addr,
+)
+from .parser import ParseError
+from .serializer import reason_phrase, serialize
+
+BRANCH_PREFIX = "z9hG4bKsm"  # RFC 3261 magic cookie, then ours
+NOT_IN_ACL_ERROR = "32201 Authentication failure - source IP Address not in ACL"
+SERVER = f"sipmap/{__version__}"
+DEFAULT_MAX_FORWARDS = 70
+_SIPMAP_HEADER = "x-sipmap-"
+
+Recognize = Callable[[str, "str | None"], Recognition]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    ip: str
+    port: int
+    transport: str  # "udp" | "tcp"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    host: str  # an IP address
+    port: int
+    transport: str  # "udp" | "tcp"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Send our response back the way the request came."""
+
+    data: bytes
+    status: int
+    address: tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    data: bytes
+    target: Target
+    kind: str  # "request" | "response"
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    reason: str
+
+
+Action = Reply | Forward | Drop
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeConfig:
+    host: str  # our address as written in Via and Record-Route
+    port: int
+    upstream: Target | None = None
+    final_response: int = 480
+    drop_unrecognized: bool = False
+    # Request-URI / Route hosts that mean this edge (besides `host`)
+    own_hosts: frozenset[str] = field(default_factory=frozenset)
+
+
+def _digest(*parts: str) -> str:
+    return blake2b("\x00".join(parts).encode(), digest_size=8).hexdigest()
+
+
+def _vias(headers: list[Header]) -> list[str]:
+    values: list[str] = []
+    for name, value in headers:
+        if name == "Via":
+            values.extend(split_commas(value))
+    return values
+
+
+def _stamp(via: Via, source: Source) -> Via:
+    """received= and rport= on the top Via (RFC 3261 §18.2.1, RFC 3581)."""
+    rport = via.param("rport")
+    if via.host != source.ip or rport is not None:
+        via.set_param("received", source.ip)
+    if rport == "":
+        via.set_param("rport", str(source.port))
+    return via
+
+
+class Responder:
+    def __init__(self, config: EdgeConfig, recognize: Recognize) -> None:
+        self.config = config
+        self.recognize = recognize
+        self._own = frozenset({config.host.lower(), *(h.lower() for h in config.own_hosts)})
+        transport = config.upstream.transport.upper() if config.upstream else "UDP"
+        self._via_prefix = f"SIP/2.0/{transport} {join_host_port(config.host, config.port)}"
+        self._record_route = f"<sip:{join_host_port(config.host, config.port)};lr>"
+
+    # -- entry points -------------------------------------------------------------
+
+    def handle(self, message: Request | Response, source: Source) -> list[Action]:
+        if isinstance(message, Response):
+            return [self._relay(message, source)]
+        return self._request(message, source)
+
+    def handle_error(self, error: ParseError, source: Source) -> list[Action]:
+        """A message the parser refused: answered (400/513) only if a Via is readable."""
+        if error.is_response or error.status is None or error.method == "ACK":
+            return [Drop(error.reason)]
+        reply = self._reply(error.headers, error.status, source)
+        return [reply if reply is not None else Drop(f"{error.reason}_no_via")]
+
+    # -- requests -------------------------------------------------------------------
+
+    def _request(self, request: Request, source: Source) -> list[Action]:
+        config = self.config
+        route = request.get("Route")
+        in_dialog = (
+            route is not None
+            and tag_of(request.get("To")) is not None
+            and self._names_us(uri_of_name_addr(split_commas(route)[0]))
+        )
+        upstream = config.upstream
+        if in_dialog and upstream is not None and source.ip == upstream.host:
+            return [self._forward_by_uri(request, source)]
+        recognition = self.recognize(source.ip, request.uri)
+        method = request.method
+        if not recognition.recognized:
+            if method == "ACK":
+                return [Drop("ack_unrecognized")]
+            if config.drop_unrecognized:
+                return [Drop("unrecognized")]
+            host = request_uri_host(request.uri)
+            foreign = recognition.reason == UNKNOWN_DOMAIN and host not in self._own
+            return [self._answer(request, 404 if foreign else 403, source)]
+        if not recognition.allowed:
+            if method == "ACK":
+                return [Drop("ack_not_allowed")]
+            extra = [("X-Twilio-Error", NOT_IN_ACL_ERROR)]
+            return [self._answer(request, 403, source, extra)]
+        if method == "OPTIONS" and not in_dialog:
+            extra = [("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"), ("Accept", "application/sdp")]
+            return [self._answer(request, 200, source, extra)]
+        if upstream is None:
+            if method == "ACK":
+                return [Drop("ack_absorbed")]
+            if in_dialog or method == "CANCEL":
+                return [self._answer(request, 481, source)]
+            final = self._answer(request, config.final_response, source)
+            if method == "INVITE":
+                return [self._answer(request, 100, source), final]
+            return [final]
+        forward = self._forward(request, source, recognition, upstream, in_dialog)
+        if method == "INVITE" and isinstance(forward, Forward):
+            return [self._answer(request, 100, source), forward]
+        return [forward]
+
+    def _names_us(self, uri_text: str) -> bool:
+        uri = SipUri.parse(uri_text)
+        return uri is not None and uri.host in self._own and (uri.port or 5060) == self.config.port
+
+    def _answer(
+        self, request: Request, status: int, source: Source, extra: list[Header] | None = None
+    ) -> Action:
+        reply = self._reply(request.headers, status, source, extra)
+        return reply if reply is not None else Drop("no_via")
+
+    def _reply(
+        self,
+        headers: list[Header],
+        status: int,
+        source: Source,
+        extra: list[Header] | None = None,
+    ) -> Reply | None:
+        vias = _vias(headers)
+        top = Via.parse(vias[0]) if vias else None
+        if top is None:
+            return None
+        _stamp(top, source)
+        out: list[Header] = [("Via", str(top))]
+        out.extend(("Via", value) for value in vias[1:])
+        to = first(headers, "To")
+        for name in ("From", "To", "Call-ID", "CSeq"):
+            value = first(headers, name)
+            if value is None:
+                continue
+            if name == "To" and status >= 200 and tag_of(to) is None:
+                seed = _digest(first(headers, "Call-ID") or "", vias[0])
+                value = f"{value};tag=sm{seed[:12]}"
+            out.append((name, value))
+        out.append(("Server", SERVER))
+        if extra:
+            out.extend(extra)
+        data = serialize(Response(status, reason_phrase(status), out))
+        # RFC 3261 §18.2.2 / RFC 3581: to the source address; the port is the source
+        # port when rport was asked for (TCP: the connection), else the Via's port.
+        port = source.port
+        if source.transport == "udp" and top.param("rport") is None:
+            port = top.port or 5060
+        return Reply(data, status, (source.ip, port))
+
+    # -- proxying ---------------------------------------------------------------------
+
+    def _prepare(self, request: Request, source: Source) -> tuple[list[Header], str] | Action:
+        """The request's headers with the top Via stamped, our Via on top and
+        Max-Forwards decremented; or the 483/400 answer instead."""
+        max_forwards = request.get("Max-Forwards")
+        if max_forwards is None:
+            hops = DEFAULT_MAX_FORWARDS
+        elif is_number(max_forwards) and len(max_forwards) < 4:
+            hops = int(max_forwards)
+        else:
+            return self._answer(request, 400, source)
+        if hops <= 0:
+            return (
+                Drop("too_many_hops")
+                if request.method == "ACK"
+                else self._answer(request, 483, source)
+            )
+        headers = list(request.headers)
+        top_value = ""
+        for index, (name, value) in enumerate(headers):
+            if name == "Via":
+                values = split_commas(value)
+                top_value = values[0]
+                top = Via.parse(top_value)
+                if top is None:
+                    return Drop("malformed_via")
+                headers[index] = ("Via", ", ".join([str(_stamp(top, source)), *values[1:]]))
+                break
+        cseq_number = (request.get("CSeq") or "").split(" ", 1)[0]
+        branch = BRANCH_PREFIX + _digest(top_value, request.get("Call-ID") or "", cseq_number)
+        headers = [(n, v) for n, v in headers if n != "Max-Forwards"]
+        headers.insert(0, ("Max-Forwards", str(hops - 1)))
+        headers.insert(0, ("Via", f"{self._via_prefix};branch={branch}"))
+        return headers, branch
+
+    def _forward(
+        self,
+        request: Request,
+        source: Source,
+        recognition: Recognition,
+        upstream: Target,
+        in_dialog: bool,
+    ) -> Action:
+        prepared = self._prepare(request, source)
+        if not isinstance(prepared, tuple):
+            return prepared
+        headers, _ = prepared
+        # Identification comes from us only: whatever a peer sent under our names goes.
+        headers = [(n, v) for n, v in headers if not n.lower().startswith(_SIPMAP_HEADER)]
+        uri = request.uri
+        if in_dialog:
+            pop_first_value(headers, "Route")
+        else:
+            parsed = SipUri.parse(uri)
+            if parsed is not None and recognition.domain_name:
+                parsed.host, parsed.port = recognition.domain_name, None
+                uri = str(parsed)
+            if request.method == "INVITE":
+                headers.insert(2, ("Record-Route", self._record_route))
+        headers.append(("X-Sipmap-Account-Sid", recognition.account_sid or ""))
+        headers.append(("X-Sipmap-Sip-Domain-Sid", recognition.sip_domain_sid or ""))
+        if recognition.source_ip_mapping_sid:
+            headers.append(("X-Sipmap-Source-Ip-Mapping-Sid", recognition.source_ip_mapping_sid))
+        data = serialize(Request(request.method, uri, headers, request.body))
+        return Forward(data, upstream, "request")
+
+    def _forward_by_uri(self, request: Request, source: Source) -> Action:
+        """An in-dialog request from the upstream: our Route popped, on to the next
+        Route (loose routing) or else the Request-URI."""
+        prepared = self._prepare(request, source)
+        if not isinstance(prepared, tuple):
+            return prepared
+        headers, _ = prepared
+        pop_first_value(headers, "Route")
+        route = first(headers, "Route")
+        next_hop = uri_of_name_addr(split_commas(route)[0]) if route else request.uri
+        uri = SipUri.parse(next_hop)
+        if uri is None or not _is_ip(uri.host):
+            return Drop("unroutable")
+        transport = "tcp" if (uri.param("transport") or "").lower() == "tcp" else "udp"
+        target = Target(uri.host, uri.port or 5060, transport)
+        data = serialize(Request(request.method, request.uri, headers, request.body))
+        return Forward(data, target, "request")
+
+    # -- responses -------------------------------------------------------------------
+
+    def _relay(self, response: Response, source: Source) -> Action:
+        upstream = self.config.upstream
+        if upstream is None or source.ip != upstream.host:
+            return Drop("response_from_stranger")
+        headers = list(response.headers)
+        ours = Via.parse(pop_first_value(headers, "Via") or "")
+        if (
+            ours is None
+            or ours.host.lower() not in self._own
+            or ours.port != self.config.port
+            or not (ours.param("branch") or "").startswith(BRANCH_PREFIX)
+        ):
+            return Drop("response_not_ours")
+        vias = _vias(headers)
+        after = Via.parse(vias[0]) if vias else None
+        if after is None:
+            return Drop("response_no_via")
+        host = after.param("received") or after.host
+        rport = after.param("rport")
+        port = int(rport) if rport and is_number(rport) else (after.port or 5060)
+        if not _is_ip(host) or not 0 < port < 65536:
+            return Drop("unroutable")
+        transport = "tcp" if after.transport == "TCP" else "udp"
+        data = serialize(Response(response.status, response.reason, headers, response.body))
+        return Forward(data, Target(host, port, transport), "response")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ip_address(host)
+    except ValueError:
+        return False
+    return True
