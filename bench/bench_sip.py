@@ -39,7 +39,6 @@ from sip_kamailio import Kamailio
 from sip_load import (
     SippResult,
     cpu_seconds,
-    free_port,
     probe,
     run_sipp,
     sipp_command,
@@ -47,7 +46,13 @@ from sip_load import (
 )
 from sip_table import ALLOWED_SOURCE, UNKNOWN_SOURCE, Table, build_sqlite, make_table
 from sip_writes import KamailioWrites, SipmapWrites, WriteReport
-from sipmap.testing import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, RunningServer, start_server
+from sipmap.testing import (
+    DEFAULT_ACCOUNT_SID,
+    DEFAULT_AUTH_TOKEN,
+    RunningServer,
+    free_sip_port,
+    start_server,
+)
 
 HOST = "127.0.0.1"
 CASES = ("small", "large", "writes")
@@ -135,14 +140,14 @@ class Target:
 
 
 def start_sipmap(table: Table, workdir: Path, args: argparse.Namespace, cases: list[str]) -> Target:
-    port = free_port(HOST)
+    port = free_sip_port(HOST)
     target = Target("sipmap", port, [])
     try:
         workdir.mkdir(parents=True, exist_ok=True)
         db = workdir / "sipmap.db"
         build_sqlite(table, db, DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)
-        extra = ["--sip-host", HOST, "--sip-port", str(port), *args.serve_arg]
-        target.sipmap = start_server(db, *extra, ready_timeout=120)
+        extra = ["--sip-host", HOST, *args.serve_arg]
+        target.sipmap = start_server(db, *extra, sip_port=port, ready_timeout=120)
         target.pids = [target.sipmap.process.pid]
         target.http = httpx.Client(
             base_url=target.sipmap.base_url, auth=(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)
@@ -155,7 +160,7 @@ def start_sipmap(table: Table, workdir: Path, args: argparse.Namespace, cases: l
 
 
 def start_kamailio(table: Table, workdir: Path, args: argparse.Namespace) -> Target:
-    port = free_port(HOST)
+    port = free_sip_port(HOST)
     target = Target("kamailio", port, [])
     try:
         target.kamailio = Kamailio.start(
@@ -199,7 +204,7 @@ def run_once(
     stats = workdir / f"{target.name}-{case}-{method}-{rate}-{time.monotonic_ns()}.csv"
     command = sipp_command(
         scenario=method, target=(HOST, target.port), source=ALLOWED_SOURCE,
-        local_port=free_port(ALLOWED_SOURCE), control_port=free_port(ALLOWED_SOURCE),
+        local_port=free_sip_port(ALLOWED_SOURCE), control_port=free_sip_port(ALLOWED_SOURCE),
         transport=args.transport, rate=rate, calls=calls, stats_file=stats,
         recv_timeout_ms=args.recv_timeout_ms,
     )  # fmt: skip

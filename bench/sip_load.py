@@ -18,21 +18,6 @@ SIPP_TRANSPORTS = {"udp": "u1", "tcp": "t1"}
 SIPP_BUFFER = 4 * 1024 * 1024
 
 
-def free_port(host: str) -> int:
-    """A port free on `host` for both UDP and TCP (a SIP server listens on both)."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((host, 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind((host, port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError(f"no port free for both UDP and TCP on {host}")
-
-
 def cpu_seconds(pids: list[int]) -> float:
     """utime + stime of the given processes (all their threads), in seconds."""
     total = 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
 from ipaddress import IPv4Address, IPv4Network
@@ -156,14 +155,6 @@ def test_sipp_statistics_without_rows_are_an_error(tmp_path: Path) -> None:
 def test_cpu_seconds_and_udp_drops_read_this_machine() -> None:
     assert sip_load.cpu_seconds([os.getpid()]) >= 0
     assert sip_load.udp_receive_drops() >= 0
-
-
-def test_free_port_is_free_for_udp_and_tcp() -> None:
-    port = sip_load.free_port("127.0.0.1")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        udp.bind(("127.0.0.1", port))
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-        tcp.bind(("127.0.0.1", port))
 
 
 def test_table_keeps_loopback_to_the_bench() -> None:
