@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from random import getrandbits
 from typing import Any
 
-from .. import __version__
+from .. import __version__, metrics
 from ..core import sids
 from ..core.errors import NotFound, ServiceError
 from ..service import Service
@@ -101,6 +101,9 @@ class App:
             if path == "/health" and method in ("GET", "HEAD"):
                 await _respond(send, started, 200, {"status": "ok", "version": __version__})
                 return
+            if path == "/metrics" and method in ("GET", "HEAD"):
+                await _metrics(send)
+                return
             found = self.router.match(path)
             if found is None:
                 raise NotFound()
@@ -120,6 +123,16 @@ class App:
             await _respond(send, started, 500, error_body(InternalError(), path))
         finally:
             self.in_flight -= 1
+
+
+async def _metrics(send: Send) -> None:
+    content = metrics.render()
+    headers = [
+        (b"content-type", metrics.CONTENT_TYPE.encode()),
+        (b"content-length", str(len(content)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
 
 
 def create_app(
