@@ -42,7 +42,7 @@ from sip_load import (
     probe,
     run_sipp,
     sipp_command,
-    udp_receive_drops,
+    udp_drops,
 )
 from sip_table import ALLOWED_SOURCE, UNKNOWN_SOURCE, Table, build_sqlite, make_table
 from sip_writes import KamailioWrites, SipmapWrites, WriteReport
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 class Run:
     result: SippResult | None = None
     cpu: float = 0.0  # server CPU seconds over the run
-    drops: int = 0  # kernel UDP receive-buffer drops during the run (any socket)
+    drops: int = 0  # datagrams the kernel dropped at the server's UDP socket (buffer full)
     writes: WriteReport | None = None
     error: str = ""
 
@@ -194,6 +194,15 @@ def check(target: Target) -> str:
     return f"{target.name}: " + "; ".join(parts)
 
 
+def server_drops(target: Target, args: argparse.Namespace) -> int:
+    if args.transport != "udp":
+        return 0
+    try:
+        return udp_drops(HOST, target.port)
+    except OSError:  # the server is gone; run_once reports that
+        return 0
+
+
 def run_once(
     target: Target, table: Table, case: str, method: str, rate: int,
     args: argparse.Namespace, workdir: Path,
@@ -216,7 +225,7 @@ def run_once(
             writer = SipmapWrites(target.http, target.records, span)
         elif target.kamailio is not None:
             writer = KamailioWrites(target.kamailio, table, args.writes // 2, span)
-    drops, cpu = udp_receive_drops(), cpu_seconds(target.pids)
+    drops, cpu = server_drops(target, args), cpu_seconds(target.pids)
     run = Run()
     try:
         if writer is not None:
@@ -232,7 +241,7 @@ def run_once(
         run.cpu = cpu_seconds(target.pids) - cpu
     except OSError:
         run.error = run.error or f"{target.name} exited during the run"
-    run.drops = udp_receive_drops() - drops
+    run.drops = server_drops(target, args) - drops
     time.sleep(0.5)  # let the last answers and timeouts drain before the next run
     return run
 
@@ -255,7 +264,7 @@ def report(runs: dict[Key, list[Run]], args: argparse.Namespace) -> bool:
         "ratio = sipmap/kamailio CPU per call, per round"
     )
     print(f"{'case':<8}{'method':<8}{'rate/s':>7}  {'server':<9}{'sent/s':>7}  "
-          f"{'lost per run':<16}{'kdrops':>7}  {'CPU µs/call':<20}{'ratio':<18}")  # fmt: skip
+          f"{'lost per run':<16}{'drops':>7}  {'CPU µs/call':<20}{'ratio':<18}")  # fmt: skip
     met = True
     scenarios = dict.fromkeys(key[:3] for key in runs)
     for case, method, rate in scenarios:

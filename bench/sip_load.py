@@ -1,5 +1,5 @@
 """The SIP benchmark's load and meters: SIPp runs at a fixed rate, a one-request probe,
-server CPU time from /proc, and the kernel's count of UDP receive-buffer drops."""
+server CPU time from /proc, and the kernel's count of drops at the server's UDP socket."""
 
 from __future__ import annotations
 
@@ -27,11 +27,15 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLOCK_TICKS
 
 
-def udp_receive_drops() -> int:
-    """UDP datagrams dropped for a full receive buffer (this network namespace, every socket)."""
-    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()]
-    header, values = (line for line in lines if line[0] == "Udp:")
-    return int(values[header.index("RcvbufErrors")])
+def udp_drops(host: str, port: int) -> int:
+    """Datagrams the kernel dropped at the UDP socket bound to host:port (its receive
+    buffer was full: the server fell behind), since the socket was opened."""
+    wanted = f"{socket.htonl(int.from_bytes(socket.inet_aton(host), 'big')):08X}:{port:04X}"
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == wanted:
+            return int(fields[-1])
+    raise OSError(f"no UDP socket bound to {host}:{port}")
 
 
 def sipp_command(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import subprocess
 import sys
 from ipaddress import IPv4Address, IPv4Network
@@ -152,9 +153,26 @@ def test_sipp_statistics_without_rows_are_an_error(tmp_path: Path) -> None:
         sip_load.parse_stats(path)
 
 
-def test_cpu_seconds_and_udp_drops_read_this_machine() -> None:
-    assert sip_load.cpu_seconds([os.getpid()]) >= 0
-    assert sip_load.udp_receive_drops() >= 0
+def test_cpu_seconds_counts_this_process() -> None:
+    before = sip_load.cpu_seconds([os.getpid()])
+    sum(range(3_000_000))
+    assert sip_load.cpu_seconds([os.getpid()]) > before
+
+
+def test_udp_drops_counts_datagrams_a_full_socket_dropped() -> None:
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client,
+    ):
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+        server.bind(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        assert sip_load.udp_drops("127.0.0.1", port) == 0
+        for _ in range(50):
+            client.sendto(b"x" * 500, ("127.0.0.1", port))
+        assert sip_load.udp_drops("127.0.0.1", port) > 0
+    with pytest.raises(OSError):
+        sip_load.udp_drops("127.0.0.1", port)
 
 
 def test_table_keeps_loopback_to_the_bench() -> None:
