@@ -43,6 +43,7 @@ from sip_load import (
     run_sipp,
     sipp_command,
     udp_drops,
+    udp_receive_buffer,
 )
 from sip_table import ALLOWED_SOURCE, UNKNOWN_SOURCE, Table, build_sqlite, make_table
 from sip_writes import KamailioWrites, SipmapWrites, WriteReport
@@ -191,6 +192,9 @@ def check(target: Target) -> str:
             g.startswith(w) for g, w in zip(got, wanted, strict=False)
         )
         parts.append(f"{what} -> {' / '.join(got) or 'nothing'}{'' if ok else ' (WRONG)'}")
+    buffer = udp_receive_buffer(HOST, target.port)
+    if buffer is not None:
+        parts.append(f"UDP receive buffer {buffer // 1024} KiB")
     return f"{target.name}: " + "; ".join(parts)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import socket
 import subprocess
 import uuid
@@ -36,6 +37,19 @@ def udp_drops(host: str, port: int) -> int:
         if fields[1] == wanted:
             return int(fields[-1])
     raise OSError(f"no UDP socket bound to {host}:{port}")
+
+
+def udp_receive_buffer(host: str, port: int) -> int | None:
+    """The receive buffer (bytes) of the UDP socket bound to host:port, as `ss` reports it."""
+    try:
+        out = subprocess.run(
+            ["ss", "-u", "-l", "-n", "-m", f"src {host}:{port}"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    found = re.search(r"\brb(\d+)", out)
+    return int(found.group(1)) if found else None
 
 
 def sipp_command(

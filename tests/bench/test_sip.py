@@ -175,6 +175,16 @@ def test_udp_drops_counts_datagrams_a_full_socket_dropped() -> None:
         sip_load.udp_drops("127.0.0.1", port)
 
 
+def test_udp_receive_buffer_is_the_sockets_own() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 100_000)
+        server.bind(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        size = server.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        assert sip_load.udp_receive_buffer("127.0.0.1", port) == size
+    assert sip_load.udp_receive_buffer("127.0.0.1", port) is None
+
+
 def test_table_keeps_loopback_to_the_bench() -> None:
     table = sip_table.make_table(2000, seed=3)
     assert table.size == 2000 and table.domains == 20
