@@ -46,12 +46,19 @@ class _Paced(threading.Thread):
 
 
 class SipmapWrites(_Paced):
-    """Change i: create a mapping of IP record i // 2 if i is even, else delete it."""
+    """Change i: create a mapping of IP record i // 2 if i is even, else delete it.
+
+    The changes are shared among LANES clients (record n goes to lane n % LANES), as
+    an API's users would send them: one client alone would wait for every commit.
+    """
+
+    LANES = 8
 
     def __init__(self, http: httpx.Client, records: list[str], seconds: float) -> None:
         super().__init__(2 * len(records), seconds)
         self.http = http
         self.records = records
+        self.lock = threading.Lock()
 
     @staticmethod
     def create_records(http: httpx.Client, count: int) -> list[str]:
@@ -63,30 +70,42 @@ class SipmapWrites(_Paced):
             sids.append(answer.json()["sid"])
         return sids
 
-    def run(self) -> None:
-        start = time.perf_counter()
-        mapping = ""
-        for i, due in enumerate(self.due):
-            time.sleep(max(0.0, start + due - time.perf_counter()))
-            try:
-                if i % 2 == 0:
-                    answer = self.http.post(
-                        "/v1/SourceIpMappings",
-                        data={
-                            "IpRecordSid": self.records[i // 2],
-                            "SipDomainSid": BENCH_DOMAIN_SID,
-                        },
-                    )
-                    mapping = answer.json().get("sid", "") if answer.status_code == 201 else ""
-                else:
-                    answer = self.http.delete(f"/v1/SourceIpMappings/{mapping}")
-            except httpx.HTTPError as error:
+    def write(self, i: int, mapping: str) -> str:
+        """Change i; the SID of the mapping it created, if it created one."""
+        try:
+            if i % 2 == 0:
+                data = {"IpRecordSid": self.records[i // 2], "SipDomainSid": BENCH_DOMAIN_SID}
+                answer = self.http.post("/v1/SourceIpMappings", data=data)
+            else:
+                answer = self.http.delete(f"/v1/SourceIpMappings/{mapping}")
+        except httpx.HTTPError as error:
+            with self.lock:
                 self.fail(repr(error))
-                continue
+            return ""
+        with self.lock:
             if answer.is_success:
                 self.report.done += 1
             else:
                 self.fail(f"{answer.status_code} {answer.text[:120]}")
+        return str(answer.json().get("sid", "")) if answer.status_code == 201 else ""
+
+    def lane(self, start: float, lane: int) -> None:
+        mapping = ""
+        for i, due in enumerate(self.due):
+            if (i // 2) % self.LANES == lane:
+                time.sleep(max(0.0, start + due - time.perf_counter()))
+                mapping = self.write(i, mapping)
+
+    def run(self) -> None:
+        start = time.perf_counter()
+        lanes = [
+            threading.Thread(target=self.lane, args=(start, n), daemon=True)
+            for n in range(self.LANES)
+        ]
+        for thread in lanes:
+            thread.start()
+        for thread in lanes:
+            thread.join()
         self.report.seconds = time.perf_counter() - start
 
 

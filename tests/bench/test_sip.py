@@ -16,6 +16,7 @@ import sys
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
+import httpx
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -26,6 +27,7 @@ import sip_kamailio  # noqa: E402
 import sip_load  # noqa: E402
 import sip_table  # noqa: E402
 import sip_writes  # noqa: E402
+from sipmap import testing  # noqa: E402
 from sipmap.recognize.recognizer import Recognizer  # noqa: E402
 from sipmap.store.open import open_store  # noqa: E402
 
@@ -218,6 +220,27 @@ def test_sqlite_table_recognises_the_bench_source_only(tmp_path: Path) -> None:
     inside = str(IPv4Address(network + (1 if prefix_len < 32 else 0)))
     result = recognizer.recognize(inside)
     assert result.recognized and not result.allowed
+
+
+def test_sipmap_writes_map_and_unmap_through_the_api(tmp_path: Path) -> None:
+    db = tmp_path / "bench.db"
+    sip_table.build_sqlite(
+        sip_table.make_table(50), db, ACCOUNT, "a-token-of-32-characters-or-more!"
+    )
+    with (
+        testing.sipmap_server(
+            db, sip_port=0, auth_token="a-token-of-32-characters-or-more!"
+        ) as server,
+        httpx.Client(base_url=server.base_url, auth=(ACCOUNT, server.auth_token)) as http,
+    ):
+        records = sip_writes.SipmapWrites.create_records(http, 12)
+        writes = sip_writes.SipmapWrites(http, records, 0.2)
+        writes.start()
+        writes.join()
+        assert (writes.report.done, writes.report.errors) == (24, 0), writes.report.first_error
+        # Every mapping made was removed again: the bench's own is the only one left.
+        left = http.get("/v1/SourceIpMappings", params={"PageSize": 1000}).json()
+        assert len(left["source_ip_mappings"]) == 50
 
 
 def test_write_schedule_is_even_and_within_the_span() -> None:
