@@ -200,3 +200,4 @@ def test_via_and_uri_helpers() -> None:
     assert tag_of('"A, B" <sip:a@h;tag=no>;tag=yes') == "yes"
     assert tag_of("<sip:a@h>") is None
     assert split_commas('"a,b" <sip:x>, <sip:y,z>') == ['"a,b" <sip:x>', "<sip:y,z>"]
+    assert split_commas(",") == split_commas(" , ,") == [""]

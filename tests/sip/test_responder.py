@@ -316,3 +316,30 @@ def test_multiple_vias_in_one_line_are_all_copied() -> None:
     response = reply_of(handle(invite(method="OPTIONS", body=b"", via=via))[0])
     vias = [v for n, v in response.headers if n == "Via" for v in split_commas(v)]
     assert len(vias) == 2 and vias[1] == "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-b"
+
+
+def test_recognition_from_the_first_line_alone() -> None:
+    r = responder()
+    unmapped = Source(UNMAPPED_IP, 5061, "udp")
+
+    def recognized(data: bytes, source: Source = unmapped) -> bool | None:
+        found = r.recognise_first_line(data, source)
+        return None if found is None else found.recognized
+
+    assert recognized(b"INVITE sip:x@127.0.0.1 SIP/2.0\r\ngarbage") is False
+    assert recognized(invite(uri="sip:bob@example.com")) is False
+    assert recognized(invite(), Source(ALLOWED_IP, 5061, "udp")) is True
+    assert recognized(invite(), Source(OUTSIDE_IP, 5061, "udp")) is True
+    assert recognized(invite(uri=f"sip:bob@{DOMAIN}")) is True
+    # a response, or an unreadable line: left to the full parse
+    assert recognized(b"SIP/2.0 200 OK\r\n") is None
+    assert recognized(b"\xff\xfe \xff x\r\n") is None
+    assert recognized(b"INVITE sip:x@h\r\n") is None
+
+
+def test_a_recognition_given_is_used() -> None:
+    message = parse_datagram(invite())
+    assert message is not None
+    forbidden = Recognition(True, False, NOT_IN_ACL, "source_ip", "SD" + "1" * 32, DOMAIN)
+    actions = responder().handle(message, Source(ALLOWED_IP, 5061, "udp"), forbidden)
+    assert statuses(actions) == [403]

@@ -182,15 +182,22 @@ def test_deleted_mapping_is_403_at_once(tmp_path: Path) -> None:
         check(sipp(forbidden, ALLOWED, port, "udp", tmp_path), tmp_path)
 
 
-@pytest.mark.parametrize("transport", ["udp", "tcp"])
-def test_call_through_the_edge_to_the_upstream(tmp_path: Path, transport: str) -> None:
+@pytest.mark.parametrize(
+    ("transport", "upstream_transport"), [("udp", "udp"), ("tcp", "udp"), ("udp", "tcp")]
+)
+def test_call_through_the_edge_to_the_upstream(
+    tmp_path: Path, transport: str, upstream_transport: str
+) -> None:
     uas_port = free_sip_port(UPSTREAM)
     upstream = f"{UPSTREAM}:{uas_port}"
+    if upstream_transport == "tcp":
+        upstream += ";transport=tcp"
     with sipmap_server(tmp_path / "db.sqlite", "--sip-upstream", upstream) as server:
         setup = provision(server)
         edge = f"127.0.0.1:{server.sip_port}"
         uas = (SCENARIOS / "uas_call.xml").read_text()
         uas = uas.replace("DOMAIN_RE", re.escape(setup.domain.domain_name)).replace("EDGE", edge)
+        uas = uas.replace("SIP/2\\.0/UDP", f"SIP/2\\.0/{upstream_transport.upper()}")
         uas = uas.replace("ACCOUNT_SID", server.account_sid)
         uas = uas.replace("DOMAIN_SID", setup.domain.sid)
         uas = uas.replace("MAPPING_SID", setup.mappings[ALLOWED].sid)
@@ -199,7 +206,8 @@ def test_call_through_the_edge_to_the_upstream(tmp_path: Path, transport: str) -
         uac = (SCENARIOS / "uac_call.xml").read_text().replace("EDGE", edge)
         (tmp_path / "uac").mkdir()
         (tmp_path / "uac" / "uac.xml").write_text(finish(uac))
-        command = ["sipp", "-sf", "uas.xml", "-i", UPSTREAM, "-p", str(uas_port), "-t", "u1",
+        mode = "t1" if upstream_transport == "tcp" else "u1"
+        command = ["sipp", "-sf", "uas.xml", "-i", UPSTREAM, "-p", str(uas_port), "-t", mode,
                    "-m", "1", "-nostdin", "-cp", str(free_sip_port()),
                    "-mp", str(free_sip_port(UPSTREAM)), "-timeout", "20s", "-timeout_error",
                    "-trace_msg", "-trace_err"]  # fmt: skip

@@ -61,6 +61,7 @@ class SipCounters:
         self._received: dict[tuple[str, str], Callable[[], None]] = {}
         self._answered: dict[int, Callable[[], None]] = {}
         self._dropped: dict[str, Callable[[], None]] = {}
+        self._forwarded: dict[str, Callable[[], None]] = {}
 
     def count_received(self, method: str, transport: str) -> None:
         key = (method if method in METHODS or method in ("response", "malformed") else "other",
@@ -74,6 +75,12 @@ class SipCounters:
         inc = self._answered.get(status)
         if inc is None:
             inc = self._answered[status] = self.answered.labels(str(status)).inc
+        inc()
+
+    def count_forwarded(self, kind: str) -> None:
+        inc = self._forwarded.get(kind)
+        if inc is None:
+            inc = self._forwarded[kind] = self.forwarded.labels(kind).inc
         inc()
 
     def count_dropped(self, reason: str) -> None:

@@ -80,7 +80,7 @@ def first(headers: list[Header], name: str) -> str | None:
 
 def split_commas(value: str) -> list[str]:
     """A header value holding several comma-separated values (Via, Route), split where
-    a comma is outside quotes and angle brackets."""
+    a comma is outside quotes and angle brackets. Never an empty list."""
     if "," not in value:
         return [value.strip()]
     parts: list[str] = []
@@ -100,7 +100,9 @@ def split_commas(value: str) -> list[str]:
             parts.append(value[start:i].strip())
             start = i + 1
     parts.append(value[start:].strip())
-    return [p for p in parts if p]
+    # Never empty, so that the first value can always be taken (',' alone is one
+    # empty value, which no parser below accepts).
+    return [p for p in parts if p] or [""]
 
 
 def pop_first_value(headers: list[Header], name: str) -> str | None:

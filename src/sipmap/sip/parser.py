@@ -115,16 +115,16 @@ def _parse_head(head: bytes | bytearray) -> tuple[Message, int | None]:
         is_response = start[0].upper().startswith("SIP/")
         raise ParseError("malformed_start_line", 400, headers, None, is_response)
     method = message.method if isinstance(message, Request) else None
-    found = {name for name, _ in headers if name in _REQUIRED}
-    if len(found) < len(_REQUIRED):
+    firsts = dict(reversed(headers))  # each name's first value, in one C-level pass
+    if any(name not in firsts for name in _REQUIRED):
         raise ParseError("missing_header", 400, headers, method, isinstance(message, Response))
-    cseq = message.get("CSeq") or ""
+    cseq = firsts["CSeq"]
     number, _, cseq_method = cseq.partition(" ")
     if not is_number(number) or len(number) > 10 or not cseq_method.strip():
         raise ParseError("malformed_cseq", 400, headers, method, isinstance(message, Response))
     if method is not None and cseq_method.strip() != method:
         raise ParseError("malformed_cseq", 400, headers, method)
-    length_text = message.get("Content-Length")
+    length_text = firsts.get("Content-Length")
     length = None
     if length_text is not None:
         if not is_number(length_text) or len(length_text) > 9:

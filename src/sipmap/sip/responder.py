@@ -44,6 +44,7 @@ NOT_IN_ACL_ERROR = "32201 Authentication failure - source IP Address not in ACL"
 SERVER = f"sipmap/{__version__}"
 DEFAULT_MAX_FORWARDS = 70
 _SIPMAP_HEADER = "x-sipmap-"
+_COPIED = ("From", "To", "Call-ID", "CSeq")  # into our responses, after the Vias
 
 Recognize = Callable[[str, "str | None"], Recognition]
 
@@ -130,10 +131,27 @@ class Responder:
 
     # -- entry points -------------------------------------------------------------
 
-    def handle(self, message: Request | Response, source: Source) -> list[Action]:
+    def handle(
+        self, message: Request | Response, source: Source, recognition: Recognition | None = None
+    ) -> list[Action]:
+        """`recognition`: the request's, if already known (`recognise_first_line`)."""
         if isinstance(message, Response):
             return [self._relay(message, source)]
-        return self._request(message, source)
+        return self._request(message, source, recognition)
+
+    def recognise_first_line(self, data: bytes, source: Source) -> Recognition | None:
+        """A datagram's recognition from its first line alone (None for a response or
+        an unreadable line). The transport can then drop an unrecognised request
+        without parsing it (`drop_unrecognized`, or too many answers to unrecognised
+        sources this second), and hands the result to `handle` so it is not repeated."""
+        start = data[: data.find(b"\r\n", 0, 4096)].split(b" ")
+        if len(start) != 3 or start[0] == b"SIP/2.0":
+            return None
+        try:
+            uri = start[1].decode()
+        except UnicodeDecodeError:
+            return None
+        return self.recognize(source.ip, uri)
 
     def handle_error(self, error: ParseError, source: Source) -> list[Action]:
         """A message the parser refused: answered (400/513) only if a Via is readable."""
@@ -144,7 +162,9 @@ class Responder:
 
     # -- requests -------------------------------------------------------------------
 
-    def _request(self, request: Request, source: Source) -> list[Action]:
+    def _request(
+        self, request: Request, source: Source, recognition: Recognition | None
+    ) -> list[Action]:
         config = self.config
         route = request.get("Route")
         in_dialog = (
@@ -155,7 +175,8 @@ class Responder:
         upstream = config.upstream
         if in_dialog and upstream is not None and source.ip == upstream.host:
             return [self._forward_by_uri(request, source)]
-        recognition = self.recognize(source.ip, request.uri)
+        if recognition is None:
+            recognition = self.recognize(source.ip, request.uri)
         method = request.method
         if not recognition.recognized:
             if method == "ACK":
@@ -204,22 +225,32 @@ class Responder:
         source: Source,
         extra: list[Header] | None = None,
     ) -> Reply | None:
-        vias = _vias(headers)
-        top = Via.parse(vias[0]) if vias else None
+        # One pass: every Via line, and the first value of the other headers copied.
+        via_lines: list[str] = []
+        copied: dict[str, str] = {}
+        for name, value in headers:
+            if name == "Via":
+                via_lines.append(value)
+            elif name in _COPIED and name not in copied:
+                copied[name] = value
+        if not via_lines:
+            return None
+        vias = split_commas(via_lines[0]) if "," in via_lines[0] else [via_lines[0]]
+        top = Via.parse(vias[0])
         if top is None:
             return None
         _stamp(top, source)
         out: list[Header] = [("Via", str(top))]
         out.extend(("Via", value) for value in vias[1:])
-        to = first(headers, "To")
-        for name in ("From", "To", "Call-ID", "CSeq"):
-            value = first(headers, name)
-            if value is None:
+        out.extend(("Via", value) for value in via_lines[1:])
+        for name in _COPIED:
+            found = copied.get(name)
+            if found is None:
                 continue
-            if name == "To" and status >= 200 and tag_of(to) is None:
-                seed = _digest(first(headers, "Call-ID") or "", vias[0])
-                value = f"{value};tag=sm{seed[:12]}"
-            out.append((name, value))
+            if name == "To" and status >= 200 and tag_of(found) is None:
+                seed = _digest(copied.get("Call-ID") or "", vias[0])
+                found = f"{found};tag=sm{seed[:12]}"
+            out.append((name, found))
         out.append(("Server", SERVER))
         if extra:
             out.extend(extra)

@@ -5,6 +5,8 @@ moves bytes and enforces resource bounds, because any peer reaching the port may
 hostile:
 - UDP: one datagram, one bounded piece of work (parse, one recognition, one reply);
   the event loop reads a bounded batch per turn, so HTTP requests keep their turns.
+  A datagram whose first line shows an unrecognised request is dropped unparsed with
+  --sip-drop-unrecognized, or once UNRECOGNISED_ANSWERS answers went out this second.
 - TCP: a connection cap (beyond it, new connections are closed at once); each
   connection buffers at most `max_message` bytes of an incomplete message; a message
   must complete within MESSAGE_TIMEOUT of its first byte and a connection that sends
@@ -27,9 +29,14 @@ from .responder import Action, Drop, Forward, Reply, Responder, Source, Target
 
 log = logging.getLogger("sipmap.sip")
 
-MESSAGE_TIMEOUT = 10.0  # seconds from a message's first byte to its last (slowloris)
+MESSAGE_TIMEOUT = 10.0  # seconds from a message's first byte to its last (slowloris),
+# or the idle timeout if shorter
 WRITE_LIMIT = 1 << 20  # bytes queued for a peer that does not read
 SWEEP_INTERVAL = 1.0
+# Answers (403/404) to unrecognised UDP sources per second; beyond it they are dropped
+# unparsed (`shed_unrecognized`), so that a flood costs a first-line check per datagram
+# and recognised traffic and the API keep the CPU.
+UNRECOGNISED_ANSWERS = 2000
 PENDING_LIMIT = 256  # messages waiting for an outgoing TCP connection to open
 
 
@@ -53,6 +60,8 @@ class Edge:
         self.connections: dict[tuple[str, int], TcpConnection] = {}
         self._latest: dict[str, TcpConnection] = {}  # newest connection from each IP
         self._sweeper: asyncio.Task[None] | None = None
+        self._tokens = float(UNRECOGNISED_ANSWERS)
+        self._refilled = 0.0
 
     async def start(self, sockets: list[socket.socket]) -> None:
         loop = asyncio.get_running_loop()
@@ -81,6 +90,19 @@ class Edge:
 
     def datagram(self, data: bytes, address: tuple[Any, ...]) -> None:
         source = Source(address[0], address[1], "udp")
+        recognition = self.responder.recognise_first_line(data, source)
+        if recognition is not None and not recognition.recognized:
+            if self.responder.config.drop_unrecognized:
+                reason = "unrecognized"
+            elif self._may_answer_unrecognised():
+                reason = ""
+            else:
+                reason = "shed_unrecognized"
+            if reason:
+                method = data.split(b" ", 1)[0].decode("ascii", "replace")
+                self.counters.count_received(method, "udp")
+                self.counters.count_dropped(reason)
+                return
         try:
             message = parse_datagram(data, self.max_message)
         except ParseError as error:
@@ -91,7 +113,19 @@ class Edge:
             return
         method = message.method if hasattr(message, "method") else "response"
         self.counters.count_received(method, "udp")
-        self.run(self.responder.handle(message, source), source, None)
+        self.run(self.responder.handle(message, source, recognition), source, None)
+
+    def _may_answer_unrecognised(self) -> bool:
+        """A token bucket: at most UNRECOGNISED_ANSWERS answers a second (bursts as big)."""
+        now = asyncio.get_running_loop().time()
+        self._tokens = min(
+            UNRECOGNISED_ANSWERS, self._tokens + (now - self._refilled) * UNRECOGNISED_ANSWERS
+        )
+        self._refilled = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
     def run(self, actions: list[Action], source: Source, via: TcpConnection | None) -> None:
         counters = self.counters
@@ -103,7 +137,7 @@ class Edge:
                 else:
                     self._sendto(action.data, action.address)
             elif isinstance(action, Forward):
-                counters.forwarded.labels(action.kind).inc()
+                counters.count_forwarded(action.kind)
                 self._forward(action)
             elif isinstance(action, Drop):
                 counters.count_dropped(action.reason)
@@ -171,8 +205,9 @@ class Edge:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
             now = loop.time()
+            message_timeout = min(MESSAGE_TIMEOUT, self.idle_timeout)
             for connection in list(self.connections.values()):
-                if connection.started is not None and now - connection.started > MESSAGE_TIMEOUT:
+                if connection.started is not None and now - connection.started > message_timeout:
                     self.counters.count_dropped("tcp_message_timeout")
                     connection.abort()
                 elif now - connection.last_seen > self.idle_timeout:
