@@ -124,9 +124,12 @@ def parse_stats(path: Path) -> SippResult:
 def run_sipp(command: list[str], stats_file: Path, timeout: float) -> SippResult:
     """Run SIPp to the end. It exits 1 when some calls failed, which is a result here;
     no statistics at all is an error."""
-    done = subprocess.run(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout, check=False
-    )
+    try:
+        done = subprocess.run(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:  # run() has killed it
+        raise RuntimeError(f"sipp did not finish within {timeout:.0f} s") from None
     try:
         return parse_stats(stats_file)
     except (OSError, ValueError, KeyError) as error:

@@ -155,6 +155,16 @@ def test_sipp_statistics_without_rows_are_an_error(tmp_path: Path) -> None:
         sip_load.parse_stats(path)
 
 
+def test_a_sipp_run_without_statistics_or_end_is_an_error(tmp_path: Path) -> None:
+    stats = tmp_path / "none.csv"
+    failing = [sys.executable, "-c", "import sys; sys.exit('no such scenario')"]
+    with pytest.raises(RuntimeError, match=r"exited 1.*no such scenario"):
+        sip_load.run_sipp(failing, stats, timeout=30)
+    hanging = [sys.executable, "-c", "import time; time.sleep(30)"]
+    with pytest.raises(RuntimeError, match="did not finish within"):
+        sip_load.run_sipp(hanging, stats, timeout=0.5)
+
+
 def test_cpu_seconds_counts_this_process() -> None:
     before = sip_load.cpu_seconds([os.getpid()])
     sum(range(3_000_000))
