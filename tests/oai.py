@@ -1,4 +1,5 @@
-"""Validating responses against Twilio's OpenAPI specs in ../shared/twilio-oai.
+"""Validating responses against Twilio's OpenAPI specs: the extract of them in tests/specs
+(response schemas of the operations sipmap serves; see tests/specs/PROVENANCE.md).
 
 OpenAPI 3.0 schemas are not JSON Schema: `nullable` and the custom formats need
 translating; this module does that once and caches a validator per operation.
@@ -14,14 +15,8 @@ from typing import Any
 
 import jsonschema
 
-SPECS = Path(__file__).resolve().parents[2] / "shared" / "twilio-oai"
+SPECS = Path(__file__).resolve().parent / "specs"
 SPEC_FILES = ("twilio_voice_v1.json", "twilio_api_v2010.json")
-
-
-def _find_specs() -> Path:
-    if not SPECS.is_dir():
-        raise FileNotFoundError(f"Twilio's specs not found at {SPECS}")
-    return SPECS
 
 
 def _translate(node: Any, components: dict[str, Any]) -> Any:
@@ -42,7 +37,7 @@ def _translate(node: Any, components: dict[str, Any]) -> Any:
 
 @cache
 def _operations() -> list[tuple[re.Pattern[str], str, dict[str, Any]]]:
-    folder = _find_specs()
+    folder = SPECS
     ops = []
     for name in SPEC_FILES:
         spec = json.loads((folder / name).read_text())

@@ -1,4 +1,8 @@
-"""The `sipmap` command: serve the API, and thin operator commands over the service layer."""
+"""The `sipmap` command: serve the API, and thin operator commands over the service layer.
+
+An operator's mistake ends a command with one line on stderr and an exit code from
+exits.py (documented in docs/configuration.md), never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +10,50 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from . import __version__
 from .core import sids
-from .core.errors import ServiceError
+from .core.errors import NotFound, ServiceError
 from .core.paging import MAX_PAGE_SIZE, PageRequest
+from .exits import Exit, Failure
+from .recognize.recognizer import INVALID_SOURCE_IP
 from .service import Context, Principal, Service
 from .settings import ENVIRONMENT, SERVE_SETTINGS, Setting
-from .store.open import open_store
+from .store.base import Store
+from .store.open import StoreUnavailable, open_store, shown
 
 DB_SETTING = next(s for s in SERVE_SETTINGS if s.name == "db")
+
+
+def _integer(setting: Setting) -> Callable[[str], int]:
+    """An argparse type: an integer within the setting's range (argparse reports misses)."""
+    low, high = setting.minimum, setting.maximum
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if low is not None and high is not None and not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not from {low} to {high}")
+        if low is not None and value < low:
+            raise argparse.ArgumentTypeError(f"{value} is less than {low}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{value} is more than {high}")
+        return value
+
+    return parse
 
 
 def _add(parser: argparse.ArgumentParser, setting: Setting) -> None:
     if isinstance(setting.default, bool):
         parser.add_argument(setting.flag, dest=setting.name, action="store_true", help=setting.help)
         return
-    kind = int if isinstance(setting.default, int) else str
+    kind = _integer(setting) if isinstance(setting.default, int) else str
     parser.add_argument(
         setting.flag,
         dest=setting.name,
@@ -39,8 +67,12 @@ def _add(parser: argparse.ArgumentParser, setting: Setting) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sipmap",
-        description="Twilio-compatible Source IP Mappings: REST API, recognition and SIP edge.",
-        epilog="Environment: " + "; ".join(f"{s.env}: {s.help}" for s in ENVIRONMENT),
+        description="Twilio-compatible Source IP Mappings: the REST API and recognition.",
+        epilog="Environment: "
+        + "; ".join(f"{s.env}: {s.help}" for s in ENVIRONMENT)
+        + " Exit codes: "
+        + ", ".join(f"{code.value} {code.name.lower().replace('_', ' ')}" for code in Exit)
+        + ".",
     )
     parser.add_argument("--version", action="version", version=f"sipmap {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -76,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--account", required=True, help="SID of the account.")
 
     recognize = commands.add_parser(
-        "recognize", help="Recognise a SIP request by source IP (and Request-URI); prints JSON."
+        "recognize",
+        help="Recognise a SIP request by source IP (and Request-URI); prints JSON. "
+        "Exits 0 if recognised and allowed, 1 if not, 2 on a usage error such as an invalid "
+        "address (like grep).",
     )
     recognize.add_argument("source_ip", metavar="SOURCE_IP", help="The request's source address.")
     recognize.add_argument("--request-uri", default=None, help="The request's Request-URI.")
@@ -102,7 +137,7 @@ def _canonical_sids(args: argparse.Namespace) -> argparse.Namespace:
         if value is not None:
             sid = sids.normalize(value, sids.ACCOUNT)
             if sid is None:
-                raise ServiceError(f"--{name} must be AC followed by 32 hex digits")
+                raise Failure(Exit.USAGE, f"--{name} must be AC followed by 32 hex digits")
             setattr(args, name, sid)
     return args
 
@@ -127,20 +162,43 @@ LISTS: dict[str, Callable[[Service, str], Callable[[PageRequest], Awaitable[Any]
 }
 
 
+# Commands that write: they may create the database, and refuse a read-only one.
+WRITING = {("accounts", "create"), ("keys", "create")}
+
+
+def _open(args: argparse.Namespace) -> Store:
+    writes = (args.command, getattr(args, "action", None)) in WRITING
+    try:
+        return open_store(args.db, create=writes, writable=writes)
+    except StoreUnavailable as error:
+        raise Failure(Exit.DATABASE, f"--db {shown(args.db)}: {error}") from None
+
+
+async def _account(service: Service, sid: str, flag: str) -> Any:
+    try:
+        return await service.accounts.get_account(sid)
+    except NotFound:
+        raise Failure(Exit.REFUSED, f"{flag} {sid}: no such account") from None
+
+
 async def _operate(args: argparse.Namespace) -> int:
-    store = open_store(args.db)
+    store = _open(args)
     service = Service(Context(store))
     try:
         if args.command == "recognize":
             service.recognizer.load(store)
-            _print(service.recognizer.recognize(args.source_ip, args.request_uri).as_dict())
+            result = service.recognizer.recognize(args.source_ip, args.request_uri)
+            _print(result.as_dict())
+            if result.reason == INVALID_SOURCE_IP:
+                print(f"error: {args.source_ip!r} is not an IP address", file=sys.stderr)
+                return Exit.USAGE
+            return Exit.OK if result.recognized and result.allowed else Exit.NOT_RECOGNIZED
         elif args.command == "accounts" and args.action == "create":
             principal = None
             if args.owner:
-                owner = await service.accounts.get_account(args.owner)
+                owner = await _account(service, args.owner, "--owner")
                 if owner.owner_account_sid != owner.sid:
-                    print("error: --owner must be a top-level account", file=sys.stderr)
-                    return 2
+                    raise Failure(Exit.USAGE, "--owner must be a top-level account")
                 principal = Principal(owner.sid, False)
             account, token = await service.accounts.create_account(principal, args.friendly_name)
             _print({**_json(account), "auth_token": token})
@@ -148,7 +206,7 @@ async def _operate(args: argparse.Namespace) -> int:
             for account in await service.accounts.all_accounts():
                 _print(_json(account))
         elif args.command == "keys":
-            account = await service.accounts.get_account(args.account)
+            account = await _account(service, args.account, "--account")
             if args.action == "create":
                 key, secret = await service.accounts.create_key(account, args.friendly_name)
                 _print({**_json(key), "secret": secret})
@@ -156,18 +214,18 @@ async def _operate(args: argparse.Namespace) -> int:
                 for key in await _each_page(lambda r: service.accounts.list_keys(account, r)):
                     _print(_json(key))
         elif args.command == "list":
+            await _account(service, args.account, "--account")
             for item in await _each_page(LISTS[args.resource](service, args.account)):
                 if hasattr(item, "domain"):
                     _print({**_json(item.domain), "ip_acl_mapped": item.ip_acl_mapped})
                 else:
                     _print(_json(item))
-        return 0
+        return Exit.OK
     finally:
         await store.close()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from .server import serve
 
@@ -175,9 +233,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(args, **env)
     try:
         return asyncio.run(_operate(_canonical_sids(args)))
-    except ServiceError as error:
-        print(f"error: {error.message}", file=sys.stderr)
-        return 1
+    except ServiceError as error:  # a rule the service applies (e.g. a quota)
+        raise Failure(Exit.REFUSED, error.message) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code = _run(args)
+        sys.stdout.flush()  # now, so a closed pipe is reported here, not at exit
+        return code
+    except Failure as failure:
+        print(f"error: {failure.message}", file=sys.stderr)
+        return failure.code
+    except BrokenPipeError:
+        # The reader went away (`… | head`). Point stdout at /dev/null so the
+        # interpreter's own flush at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        print("error: output closed before everything was written", file=sys.stderr)
+        return Exit.OUTPUT_CLOSED
+    except KeyboardInterrupt:  # Ctrl+C on an operator command (serve handles its own)
+        print("error: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":

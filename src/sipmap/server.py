@@ -1,23 +1,43 @@
-"""`sipmap serve`: one process, the HTTP API over the store `--db` names (SQLite or PostgreSQL)."""
+"""`sipmap serve`: one process, the HTTP API over the store `--db` names (SQLite or PostgreSQL).
+
+Start-up runs in a fixed order, so an operator's mistake is reported before anything
+happens that would mislead (such as printing a one-time token for a server that never
+started): validate the settings → bind every listening socket (HTTP, then the SIP
+edge's UDP and TCP) → open the store → ensure the bootstrap account and print its
+credentials → serve. A taken port therefore creates nothing, not even the database.
+
+SIGINT and SIGTERM stop it cleanly: no new connections, in-flight requests get
+SHUTDOWN_GRACE seconds to finish (then they are cancelled), the store is closed
+(SQLite checkpoints its WAL) and the process exits 0 after one log line. A second
+SIGINT stops waiting for in-flight requests.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
+import signal
+import socket
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import uvicorn
 
 from .api.app import create_app
+from .exits import Exit, Failure
 from .metrics import REGISTRY
 from .service import open_service
+from .service.accounts import check_bootstrap_environment
 from .sip.counters import SipCounters
+from .sip.responder import EdgeConfig
 from .sip.setup import StartupError, bind_sockets, build_edge, edge_config
-from .store.open import open_store
+from .store.open import StoreUnavailable, open_store, shown
+
+log = logging.getLogger("sipmap")
 
 SWITCH_INTERVAL = 0.0002  # seconds
 # The cyclic GC's youngest generation is collected after this many net allocations
@@ -25,83 +45,162 @@ SWITCH_INTERVAL = 0.0002  # seconds
 # handling allocates many short-lived objects and few cycles; collecting 70 times
 # less often measured 5-10% more requests per second (A/B, fetch and create).
 GC_THRESHOLDS = (50_000, 50, 100)
+SHUTDOWN_GRACE = 10  # seconds in-flight requests get to finish after a stop signal
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Stop:
+    """Which stop signal arrived, if any; tells the server to stop once it runs."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self.server: uvicorn.Server | None = None
+
+    def __call__(self, sig: signal.Signals) -> None:
+        if self.signal is not None and sig == signal.SIGINT and self.server is not None:
+            self.server.force_exit = True  # a second Ctrl+C: stop waiting for requests
+        self.signal = self.signal or sig.name
+        if self.server is not None:
+            self.server.should_exit = True
+
+
+class _Server(uvicorn.Server):
+    # uvicorn's own handlers re-raise the signal once it has shut down, which kills
+    # the process before the store is closed; ours (installed by `_main`) do not.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port, or a Failure saying why there cannot be one."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as error:
+        raise Failure(Exit.LISTEN, f"cannot listen on {host}:{port}: {error.strerror}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as error:
+        sock.close()
+        raise Failure(Exit.LISTEN, f"cannot listen on {host}:{port}: {error.strerror}") from None
+    return sock
+
+
+def _listen(
+    args: argparse.Namespace,
+) -> tuple[list[socket.socket], list[socket.socket], EdgeConfig | None]:
+    """Every listening socket (HTTP, then the SIP edge's), bound before the store is
+    opened: a taken port or a bad SIP option ends start-up with nothing created."""
+    if args.sip_host is None:
+        args.sip_host = args.host
+    sockets = [_bind(args.host, args.port)]
+    try:
+        try:
+            sip_sockets = bind_sockets(args.sip_host, args.sip_port) if args.sip_port else []
+        except StartupError as error:
+            raise Failure(Exit.LISTEN, str(error)) from None
+        sockets += sip_sockets
+        try:
+            sip_config = edge_config(args, sip_sockets) if sip_sockets else None
+        except StartupError as error:
+            raise Failure(Exit.USAGE, str(error)) from None
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets[:1], sip_sockets, sip_config
 
 
 async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: str | None) -> None:
+    stop = _Stop()
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop, sig)
     # Background threads (the store's writer, a recogniser rebuild) hold the GIL in
     # stretches; at the default 5 ms switch interval the event loop waits up to 5 ms
     # for it each time (measured: 6 ms median heartbeat gaps during a rebuild). A
     # shorter interval bounds how long requests and SIP traffic wait behind them.
     sys.setswitchinterval(SWITCH_INTERVAL)
     gc.set_threshold(*GC_THRESHOLDS)
-    # The SIP sockets first: a taken port is reported before anything else happens
-    # (no store opened, no credentials created or printed).
-    if args.sip_host is None:
-        args.sip_host = args.host
-    sip_sockets = bind_sockets(args.sip_host, args.sip_port) if args.sip_port else []
     try:
-        sip_config = edge_config(args, sip_sockets) if sip_sockets else None
-    except StartupError:
-        for sock in sip_sockets:
-            sock.close()
-        raise
-    store = open_store(args.db)
-    service = open_service(store, sip_domain_suffix=args.sip_domain_suffix)
-    # Before the load, so a mistaken environment is reported at once.
-    account, token = await service.accounts.ensure_bootstrap(account_sid, auth_token)
-    # Off the loop: at a million mappings the load takes a while.
-    await asyncio.to_thread(service.recognizer.load, store)
-    if token is not None:
-        print(
-            f"Created account {account.sid} with auth token {token}\n"
-            "The token is shown only now; keep it.",
-            flush=True,
-        )
-    else:
-        print(f"Bootstrap account: {account.sid}", flush=True)
-    app = create_app(
-        service,
-        public_base_url=args.public_base_url,
-        max_concurrent=args.max_concurrent_requests,
-    )
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        access_log=args.log_level == "debug",
-        server_header=False,
-        # URLs come from the Host header or --public-base-url; X-Forwarded-* is not trusted.
-        proxy_headers=False,
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
+        check_bootstrap_environment(account_sid, auth_token)
+    except ValueError as error:
+        raise Failure(Exit.USAGE, str(error)) from None
+    sockets, sip_sockets, sip_config = _listen(args)
     edge = None
     try:
-        if sip_config is not None:
-            counters = SipCounters(REGISTRY)
-            edge = build_edge(args, sip_config, service.recognizer.recognize, counters)
-            await edge.start(sip_sockets)
-        await server.serve()
+        try:
+            # Off the loop: opening may wait on a lock or a server; signals still arrive.
+            store = await asyncio.to_thread(open_store, args.db)
+        except StoreUnavailable as error:
+            raise Failure(Exit.DATABASE, f"--db {shown(args.db)}: {error}") from None
+        try:
+            service = open_service(store, sip_domain_suffix=args.sip_domain_suffix)
+            account, token = await service.accounts.ensure_bootstrap(account_sid, auth_token)
+            # Off the loop: at a million mappings the load takes a while.
+            await asyncio.to_thread(service.recognizer.load, store)
+            if token is not None:
+                # Ready to paste into the shell the curl examples and SDK scripts run in.
+                print(
+                    f"Created account {account.sid}; its auth token is shown only now, keep it:\n"
+                    f"export TWILIO_ACCOUNT_SID={account.sid} TWILIO_AUTH_TOKEN={token}",
+                    flush=True,
+                )
+            else:
+                print(f"Bootstrap account: {account.sid}", flush=True)
+            host, port = sockets[0].getsockname()[:2]
+            log.info("sipmap listening on http://%s:%d (Ctrl+C or SIGTERM stops it)", host, port)
+            app = create_app(
+                service,
+                public_base_url=args.public_base_url,
+                max_concurrent=args.max_concurrent_requests,
+            )
+            config = uvicorn.Config(
+                app,
+                log_level=args.log_level,
+                access_log=args.log_level == "debug",
+                server_header=False,
+                # URLs come from the Host header or --public-base-url; X-Forwarded-* is not trusted.
+                proxy_headers=False,
+                lifespan="off",
+                timeout_graceful_shutdown=SHUTDOWN_GRACE,
+            )
+            if args.log_level != "debug":
+                # uvicorn narrates start and stop in several info lines; sipmap logs one
+                # line for each (listening, stopped). Its warnings and errors still show.
+                logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+            stop.server = server = _Server(config)
+            if sip_config is not None:
+                edge = build_edge(
+                    args, sip_config, service.recognizer.recognize, SipCounters(REGISTRY)
+                )
+                await edge.start(sip_sockets)
+            if stop.signal is None:  # a signal during start-up: stop before serving
+                await server.serve(sockets=sockets)
+        finally:
+            if edge is not None:
+                await edge.close()
+            await store.close()
     finally:
-        if edge is not None:
-            await edge.close()
-        for sock in sip_sockets:
+        for sock in (*sockets, *sip_sockets):
             sock.close()
-        await store.close()
+    log.info("sipmap stopped (%s); the store is closed", stop.signal or "server exited")
 
 
 def serve(args: argparse.Namespace, account_sid: str | None, auth_token: str | None) -> int:
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    logging.basicConfig(
+        level=args.log_level.upper(), stream=sys.stderr, format="%(levelname)s: %(message)s"
+    )
     try:
         import uvloop
 
         run: Callable[[Coroutine[Any, Any, None]], None] = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is not built for every platform
         run = asyncio.run
-    try:
-        run(_main(args, account_sid, auth_token))
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    run(_main(args, account_sid, auth_token))
+    return Exit.OK

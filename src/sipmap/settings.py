@@ -13,11 +13,21 @@ class Setting:
     help: str
     env: str | None = None
     choices: tuple[str, ...] | None = None
+    # An integer setting's allowed range (inclusive); the CLI refuses values outside it.
+    minimum: int | None = None
+    maximum: int | None = None
 
 
 SERVE_SETTINGS = (
     Setting("host", "--host", "127.0.0.1", "Address the HTTP API listens on."),
-    Setting("port", "--port", 8080, "TCP port of the HTTP API."),
+    Setting(
+        "port",
+        "--port",
+        8080,
+        "TCP port of the HTTP API (0: any free port; the log says which).",
+        minimum=0,
+        maximum=65535,
+    ),
     Setting(
         "db",
         "--db",
@@ -43,6 +53,7 @@ SERVE_SETTINGS = (
         "--max-concurrent-requests",
         1000,
         "Requests handled at once; beyond it the API answers 429 (code 20429).",
+        minimum=1,
     ),
     Setting(
         "log_level",

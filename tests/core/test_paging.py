@@ -21,12 +21,18 @@ def test_page_size_in_range(size: int) -> None:
     assert PageRequest.create(size, 3, None) == PageRequest(size, 3)
 
 
-@pytest.mark.parametrize("size", [0, -1, 1001, 10**12])
+@pytest.mark.parametrize("size", [0, -1, -(10**12)])
 def test_page_size_out_of_range(size: int) -> None:
     with pytest.raises(InvalidParameter) as info:
         PageRequest.create(size, None, None)
     assert info.value.field == "page_size"
-    assert info.value.rule == "must be an integer from 1 to 1000"
+    assert info.value.rule == "must be a positive integer"
+
+
+@pytest.mark.parametrize("size", [1001, 5000, 10**12])
+def test_page_size_over_the_maximum_is_served_as_the_maximum(size: int) -> None:
+    # What Twilio does, and what an SDK's list(limit=N) relies on: it sends PageSize=N.
+    assert PageRequest.create(size, 2, None) == PageRequest(MAX_PAGE_SIZE, 2)
 
 
 def test_negative_page() -> None:

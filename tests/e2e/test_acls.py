@@ -115,7 +115,7 @@ def snapshot(http: httpx.Client, base: str) -> list[Any]:
 
 def assert_twilio_error(response: httpx.Response, status: int, code: int, *words: str) -> None:
     assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    assert response.headers["content-type"] == "application/json"
     body = response.json()
     assert set(body) == ERROR_KEYS
     assert (body["status"], body["code"]) == (status, code)

@@ -22,7 +22,13 @@ from ..conftest import ACCOUNT_SID, start_server
 
 def sipmap(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sipmap.cli", *args],
+        [
+            sys.executable,
+            "-m",
+            "sipmap.cli",
+            *args,
+            *(["--sip-port", "0"] if args[:1] == ("serve",) else []),
+        ],
         capture_output=True,
         text=True,
         timeout=30,
@@ -79,8 +85,9 @@ def test_account_errors(db: str) -> None:
     assert "top-level" in grandchild.stderr and grandchild.stdout == ""
 
     unknown = sipmap("accounts", "create", "--owner", "AC" + "f" * 32, "--db", db)
-    assert unknown.returncode == 1
-    assert unknown.stderr.startswith("error: ") and unknown.stdout == ""
+    assert unknown.returncode == 4
+    assert unknown.stderr == f"error: --owner AC{'f' * 32}: no such account\n"
+    assert unknown.stdout == ""
 
     assert len(lines(sipmap("accounts", "list", "--db", db))) == 2
 
@@ -97,8 +104,8 @@ def test_keys(db: str) -> None:
     assert "secret" not in listed[0] and not any(k.endswith("_hash") for k in listed[0])
 
     missing = sipmap("keys", "create", "--account", "AC" + "f" * 32, "--db", db)
-    assert missing.returncode == 1 and missing.stderr.startswith("error: ")
-    assert sipmap("keys", "list", "--account", "nonsense", "--db", db).returncode == 1
+    assert missing.returncode == 4 and missing.stderr.startswith("error: ")
+    assert sipmap("keys", "list", "--account", "nonsense", "--db", db).returncode == 2
 
 
 def test_account_sids_are_case_insensitive(db: str) -> None:
@@ -114,7 +121,7 @@ def test_account_sids_are_case_insensitive(db: str) -> None:
     # Not an account SID at all: an error, not an empty listing.
     for bad in ("ac" + top["sid"][2:], "nonsense", "SK" + top["sid"][2:]):
         result = sipmap("list", "ip-records", "--account", bad, "--db", db)
-        assert result.returncode == 1 and result.stdout == ""
+        assert result.returncode == 2 and result.stdout == ""
         assert result.stderr == "error: --account must be AC followed by 32 hex digits\n"
 
 

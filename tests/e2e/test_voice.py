@@ -124,7 +124,7 @@ def test_ip_record_wire_format(sub_client: Client, server: Server) -> None:
     record = sub_client.voice.v1.ip_records.create(ip_address="198.51.100.1", cidr_prefix_length=24)
     with raw(server, sub_client) as http:
         response = http.get(f"/v1/IpRecords/{record.sid}")
-    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    assert response.headers["content-type"] == "application/json"
     body = response.json()
     assert list(body) == IP_RECORD_FIELDS
     assert body["date_created"].endswith("Z") and len(body["date_created"]) == 20
@@ -250,10 +250,11 @@ def test_walk_survives_deleting_the_token_item(sub_client: Client) -> None:
 def test_page_size_bounds(sub_client: Client) -> None:
     sub_client.voice.v1.ip_records.create(ip_address="10.0.0.1")
     assert len(list(sub_client.voice.v1.ip_records.page(page_size=1000))) == 1
-    for size in (0, 1001):
-        body = page_error(lambda s=size: sub_client.voice.v1.ip_records.page(page_size=s))
-        assert (body["status"], body["code"]) == (400, 20001)
-        assert body["message"] == "Invalid PageSize: must be an integer from 1 to 1000"
+    body = page_error(lambda: sub_client.voice.v1.ip_records.page(page_size=0))
+    assert (body["status"], body["code"]) == (400, 20001)
+    assert body["message"] == "Invalid PageSize: must be a positive integer"
+    # Over the maximum: served as pages of 1000, as Twilio does (test_fidelity.py).
+    assert len(list(sub_client.voice.v1.ip_records.page(page_size=1001))) == 1
 
 
 def test_invalid_page_token(sub_client: Client, other_client: Client) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from sipmap.exits import Exit
 from sipmap.testing import free_port, free_sip_port
 
 
@@ -29,7 +30,7 @@ def test_taken_sip_port_is_one_line_and_no_credentials(tmp_path: Path, kind: int
         if kind == socket.SOCK_STREAM:
             taken.listen()
         result = serve(tmp_path, "--sip-port", str(port))
-    assert result.returncode == 2
+    assert result.returncode == Exit.LISTEN
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: --sip-port {port}: ")
@@ -49,7 +50,7 @@ def test_taken_sip_port_is_one_line_and_no_credentials(tmp_path: Path, kind: int
 )
 def test_bad_sip_option_is_one_line(tmp_path: Path, args: list[str], flag: str) -> None:
     result = serve(tmp_path, "--sip-port", str(free_sip_port()), *args)
-    assert result.returncode == 2
+    assert result.returncode == Exit.USAGE
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {flag}"), result.stderr
     assert result.stdout == ""

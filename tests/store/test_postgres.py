@@ -15,7 +15,7 @@ from sipmap.store.open import open_store
 from sipmap.store.postgres import PostgresStore
 from sipmap.store.sqlite import SqliteStore
 
-from ..pg import BASE_URL, scratch_database
+from ..pg import base_url, scratch_database
 from .factories import TOP, record, sid
 from .test_contract import insert_all, with_accounts
 
@@ -50,7 +50,7 @@ def test_dropped_connections_are_replaced() -> None:
             await store.write(with_accounts)
             await store.write(insert_all(record(1)))
             assert await store.get(IpRecord, sid("IL", 1)) == record(1)
-            with psycopg.connect(BASE_URL, autocommit=True) as admin:
+            with psycopg.connect(base_url(), autocommit=True) as admin:
                 admin.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE application_name = %s",

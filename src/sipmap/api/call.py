@@ -115,9 +115,8 @@ class Call:
 
     def page_request(self) -> PageRequest:
         query = self.query()
-        rule = "must be an integer from 1 to 1000"
         return PageRequest.create(
-            query.integer("PageSize", rule),
+            query.integer("PageSize", "must be a positive integer"),
             query.integer("Page", "must be a non-negative integer"),
             query.text("PageToken"),
         )

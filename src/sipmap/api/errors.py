@@ -5,6 +5,8 @@ from __future__ import annotations
 from ..core.errors import InvalidParameter, MissingParameter, NotFound, ServiceError
 from .params import wire_name
 
+API_2010 = "/2010-04-01/"
+
 
 def error_body(error: ServiceError, path: str) -> dict[str, object]:
     if isinstance(error, NotFound):
@@ -13,6 +15,8 @@ def error_body(error: ServiceError, path: str) -> dict[str, object]:
         message = f"Missing required parameter {wire_name(error.field)} in the post body"
     elif isinstance(error, InvalidParameter):
         message = f"Invalid {wire_name(error.field)}: {error.rule}"
+    elif error.code == 20003 and path.startswith(API_2010):
+        message = "Authenticate"  # the 2010 API's text (recorded traffic); v1 gives the detail
     else:
         message = error.message
     return {

@@ -164,10 +164,9 @@ def account(record: Account, auth_token: str | None = None) -> Json:
         "owner_account_sid": record.owner_account_sid,
         "sid": record.sid,
         "status": record.status,
-        "subresource_uris": {
-            "sip": f"{base}/SIP.json",
-            "keys": f"{base}/Keys.json",
-        },
+        # Only what sipmap serves: Twilio also lists sip (SIP.json), calls and the
+        # rest, which would answer 404 here (docs/api-coverage.md).
+        "subresource_uris": {"keys": f"{base}/Keys.json"},
         "type": "Full",
         "uri": f"{base}.json",
     }

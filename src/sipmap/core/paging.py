@@ -29,8 +29,11 @@ class PageRequest:
     @staticmethod
     def create(page_size: int | None, page: int | None, token: str | None) -> PageRequest:
         size = DEFAULT_PAGE_SIZE if page_size is None else page_size
-        if not 1 <= size <= MAX_PAGE_SIZE:
-            raise InvalidParameter("page_size", f"must be an integer from 1 to {MAX_PAGE_SIZE}")
+        if size < 1:
+            raise InvalidParameter("page_size", "must be a positive integer")
+        # Every official SDK sends PageSize=<limit> for list(limit=N); Twilio serves
+        # pages of at most 1000 and the SDK follows next_page_url for the rest.
+        size = min(size, MAX_PAGE_SIZE)
         number = 0 if page is None else page
         if number < 0:
             raise InvalidParameter("page", "must be a non-negative integer")

@@ -47,15 +47,24 @@ class AuthenticationFailed(ServiceError):
 
 
 class KeyForbidden(ServiceError):
-    status = 403
-    code = 20403
-    message = "API keys cannot access Accounts or Keys resources; use the auth token"
+    # What Twilio answers a standard API key there (twilio-python issue 259).
+    status = 401
+    code = 20003
+    message = "Authentication Error - API keys cannot access Accounts or Keys resources"
 
 
 class SubaccountForbidden(ServiceError):
     status = 403
     code = 20403
     message = "Subaccounts cannot create subaccounts"
+
+
+def check_bootstrap_environment(sid: str | None, token: str | None) -> None:
+    """Raise ValueError if the bootstrap credentials from the environment are unusable."""
+    if sid is not None and sids.normalize(sid, sids.ACCOUNT) is None:
+        raise ValueError("SIPMAP_ACCOUNT_SID must be AC followed by 32 hex digits")
+    if (sid is None) != (token is None):
+        raise ValueError("set both SIPMAP_ACCOUNT_SID and SIPMAP_AUTH_TOKEN, or neither")
 
 
 def new_secret() -> str:
@@ -164,10 +173,7 @@ class AccountService:
 
         Returns the account and, when it was generated now, its token (to print once).
         """
-        if sid is not None and sids.normalize(sid, sids.ACCOUNT) is None:
-            raise ValueError("SIPMAP_ACCOUNT_SID must be AC followed by 32 hex digits")
-        if (sid is None) != (token is None):
-            raise ValueError("set both SIPMAP_ACCOUNT_SID and SIPMAP_AUTH_TOKEN, or neither")
+        check_bootstrap_environment(sid, token)
         given_token = token
         new_token = token or new_secret()
         token_hash = await self.hash_secret(new_token)
