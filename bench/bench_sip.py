@@ -298,7 +298,7 @@ def report(runs: dict[Key, list[Run]], args: argparse.Namespace) -> bool:
                 case, method.upper(), str(rate), server,
                 f"{statistics.median(rates):.0f}" if rates else "-",
                 ", ".join(str(r.lost) for r in results) or "-",
-                str(sum(r.drops for r in server_runs)),
+                str(sum(r.drops for r in server_runs)) if args.transport == "udp" else "-",
                 spread(cpu),
                 (spread(ratios, 2) + (" *" if busy else "")) if server == "sipmap" else "",
             ]  # fmt: skip
