@@ -74,6 +74,19 @@ def csv_ints(text: str) -> list[int]:
     return values
 
 
+def positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive: {text}")
+        return value
+
+    return parse
+
+
 def csv_choices(choices: Sequence[str]) -> Callable[[str], list[str]]:
     def parse(text: str) -> list[str]:
         values = [part.strip().lower() for part in text.split(",") if part.strip()]
@@ -92,14 +105,21 @@ def build_parser() -> argparse.ArgumentParser:
     add("--methods", type=csv_choices(METHODS), default=list(METHODS))
     add("--cases", type=csv_choices(CASES), default=list(CASES))
     add("--transport", choices=("udp", "tcp"), default="udp")
-    add("--seconds", type=float, default=5.0, help="length of one run at its rate")
-    add("--rounds", type=int, default=3)
-    add("--small-size", type=int, default=100, help="mappings in the small table")
-    add("--large-size", type=int, default=100_000, help="mappings in the large table")
-    add("--writes", type=int, default=1000, help="changes to mappings in the writes case")
-    add("--kamailio-children", type=int, default=2, help="Kamailio's UDP worker processes")
+    add("--seconds", type=positive(float), default=5.0, help="length of one run at its rate")
+    add("--rounds", type=positive(int), default=3)
+    add("--small-size", type=positive(int), default=100, help="mappings in the small table")
+    add("--large-size", type=positive(int), default=100_000, help="mappings in the large table")
+    add("--writes", type=positive(int), default=1000, help="changes to mappings in the writes case")
+    add(
+        "--kamailio-children", type=positive(int), default=2, help="Kamailio's UDP worker processes"
+    )
     # T1: a real UA would have retransmitted by then; SIPp here never does (-nr).
-    add("--recv-timeout-ms", type=int, default=500, help="a response later than this is lost")
+    add(
+        "--recv-timeout-ms",
+        type=positive(int),
+        default=500,
+        help="a response later than this is lost",
+    )
     add("--serve-arg", action="append", default=[], help="extra `sipmap serve` argument")
     return parser
 

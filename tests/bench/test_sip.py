@@ -269,7 +269,11 @@ def test_arguments_default_to_the_issue_targets() -> None:
 def test_arguments_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
     parse = bench_sip.build_parser().parse_args
     assert parse(["--rates", "500, 1000", "--cases", "WRITES"]).rates == [500, 1000]
-    for bad in (["--rates", "fast"], ["--rates", "0"], ["--cases", "huge"], ["--methods", ""]):
+    bad_arguments = (
+        ["--rates", "fast"], ["--rates", "0"], ["--cases", "huge"], ["--methods", ""],
+        ["--rounds", "0"], ["--seconds", "-1"], ["--writes", "many"],
+    )  # fmt: skip
+    for bad in bad_arguments:
         with pytest.raises(SystemExit):
             parse(bad)
     assert "error:" in capsys.readouterr().err
