@@ -112,6 +112,10 @@ class Kamailio:
                 max_subnets=subnets + 1024,
             )
         )
+        checked = check_config(cfg)
+        if checked.returncode != 0:
+            errors = [ln for ln in checked.stderr.splitlines() if "ERROR" in ln or "CRITICAL" in ln]
+            raise RuntimeError(f"kamailio -c rejected {cfg}: {' | '.join(errors[-3:])}")
         log = workdir / "kamailio.log"
         command = [
             "kamailio", "-DD", "-E", "-f", str(cfg), "-Y", str(workdir), "-w", str(workdir),
