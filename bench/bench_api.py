@@ -9,12 +9,19 @@ drift in the machine's speed favours neither), and the ratio quoted is the media
 of the pairs' ratios.
 
     python bench/bench_api.py [--connections 64] [--seconds 3] [--rounds 5]
+
+With `--against DIR`, it instead compares this tree with another sipmap source tree
+(say, an earlier commit: `git archive <commit> | tar -x -C DIR` and
+`python setup.py build_ext --inplace` there): both servers run side by side, each
+scenario is measured on both in alternating order, and the ratio quoted is this
+tree's rate over the other's (median of the rounds' ratios).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import os
 import re
 import shutil
 import statistics
@@ -33,7 +40,8 @@ TARGETS = {"fetch": 0.6, "create": 0.4}
 
 
 def wrk(url: str, connections: int, seconds: int, script: Path | None, auth: bool) -> float:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    # A generous timeout: on the shared machine a request can wait seconds for a core.
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "30s"]
     if auth:
         token = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
         cmd += ["-H", f"Authorization: Basic {token}"]
@@ -47,14 +55,116 @@ def wrk(url: str, connections: int, seconds: int, script: Path | None, auth: boo
     return float(match.group(1))
 
 
+def seed(base: str) -> list[str]:
+    with httpx.Client(base_url=base, auth=(ACCOUNT_SID, AUTH_TOKEN)) as http:
+        return [
+            http.post("/v1/IpRecords", data={"IpAddress": f"10.0.{i // 250}.{i % 250}"}).json()[
+                "sid"
+            ]
+            for i in range(200)
+        ]
+
+
+def scenarios_of(base: str, post: Path) -> dict[str, tuple[str, Path | None, bool]]:
+    sids = seed(base)
+    return {
+        "health": (f"{base}/health", None, False),
+        "fetch": (f"{base}/v1/IpRecords/{sids[100]}", None, True),
+        "list page (50)": (f"{base}/v1/IpRecords?PageSize=50", None, True),
+        "create": (f"{base}/v1/IpRecords", post, True),
+    }
+
+
+def compare(args: argparse.Namespace, other_src: Path) -> None:
+    """This tree against the sipmap source tree `other_src`, scenario by scenario."""
+    with tempfile.TemporaryDirectory() as tmp:
+        post = write_post_script(Path(tmp))
+        this = start_server(Path(tmp) / "this.db")
+        saved = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = str(other_src / "src")
+        try:
+            other = start_server(Path(tmp) / "other.db")
+        finally:
+            if saved is None:
+                del os.environ["PYTHONPATH"]
+            else:
+                os.environ["PYTHONPATH"] = saved
+        try:
+            mine, theirs = scenarios_of(this.base_url, post), scenarios_of(other.base_url, post)
+            rates: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in mine}
+            cpu: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in mine}
+            for round_ in range(args.rounds):
+                for name in mine:
+                    pair = [(mine[name], this), (theirs[name], other)]
+                    if round_ % 2:
+                        pair.reverse()
+                    measured = []
+                    for (url, script, auth), server in pair:
+                        before = cpu_seconds(server.process.pid)
+                        rate = wrk(url, args.connections, args.seconds, script, auth)
+                        spent = cpu_seconds(server.process.pid) - before
+                        measured.append((rate, spent / (rate * args.seconds) * 1e6))
+                    if round_ % 2:
+                        measured.reverse()
+                    for side in (0, 1):
+                        rates[name][side].append(measured[side][0])
+                        cpu[name][side].append(measured[side][1])
+        finally:
+            this.stop()
+            other.stop()
+    print(
+        f"sipmap API throughput, this tree vs {other_src}: wrk, {args.connections} keep-alive "
+        f"connections, {args.rounds} rounds x {args.seconds:g}s per run; "
+        "ratio = median over rounds of this / other, measured side by side"
+    )
+    print(f"{'scenario':<16}{'this req/s':>12}{'other req/s':>13}{'ratio':>8}{'range':>12}")
+    for name, (new, old) in rates.items():
+        ratios = [a / b for a, b in zip(new, old, strict=True)]
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        print(
+            f"{name:<16}{statistics.median(new):>12.0f}{statistics.median(old):>13.0f}"
+            f"{statistics.median(ratios):>8.2f}{spread:>12}"
+        )
+    # CPU per request is steadier than req/s when other processes take the cores.
+    print("server CPU per request (user+system from /proc over the run / requests)")
+    print(f"{'scenario':<16}{'this µs':>12}{'other µs':>13}{'ratio':>8}{'range':>12}")
+    for name, (new, old) in cpu.items():
+        ratios = [a / b for a, b in zip(new, old, strict=True)]
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        print(
+            f"{name:<16}{statistics.median(new):>12.1f}{statistics.median(old):>13.1f}"
+            f"{statistics.median(ratios):>8.2f}{spread:>12}"
+        )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process, all its threads, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def write_post_script(folder: Path) -> Path:
+    post = folder / "post.lua"
+    post.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.body = "IpAddress=10.1.2.3&CidrPrefixLength=32&FriendlyName=bench"\n'
+        'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+    )
+    return post
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--against", type=Path, default=None, metavar="DIR")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
+    if args.against is not None:
+        compare(args, args.against.resolve())
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server(Path(tmp) / "bench.db")

@@ -28,14 +28,21 @@ class Server(testing.RunningServer):
         return httpx.Client(base_url=self.base_url, auth=auth, timeout=10)
 
 
-def start_server(db: str | Path, *extra: str, port: int | None = None) -> Server:
-    running = testing.start_server(db, *extra, port=port)
+def start_server(
+    db: str | Path, *extra: str, port: int | None = None, command_prefix: tuple[str, ...] = ()
+) -> Server:
+    running = testing.start_server(db, *extra, port=port, command_prefix=command_prefix)
     return Server(**vars(running))
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("e2e") / "sipmap.db")
+    # The suite's many deliberate bad logins all come from one address: not throttled
+    # here (tests/e2e/test_login_throttle.py has its own servers).
+    path = tmp_path_factory.mktemp("e2e") / "sipmap.db"
+    srv = start_server(
+        path, "--login-failures-per-source", "0", "--login-failures-per-account", "0"
+    )
     yield srv
     srv.stop()
 

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from . import __version__
+from . import __version__, keyfile
 from .core import sids
 from .core.errors import NotFound, ServiceError
 from .core.paging import MAX_PAGE_SIZE, PageRequest
@@ -27,6 +27,7 @@ from .store.base import Store
 from .store.open import StoreUnavailable, open_store, shown
 
 DB_SETTING = next(s for s in SERVE_SETTINGS if s.name == "db")
+KEY_SETTING = next(s for s in SERVE_SETTINGS if s.name == "credential_key_file")
 
 
 def _integer(setting: Setting) -> Callable[[str], int]:
@@ -118,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for sub in (create, account_cmds.choices["list"], key_create, key_list, listing, recognize):
         _add(sub, DB_SETTING)
+    for sub in (create, key_create):  # the commands that store a credential
+        _add(sub, KEY_SETTING)
     return parser
 
 
@@ -183,7 +186,15 @@ async def _account(service: Service, sid: str, flag: str) -> Any:
 
 async def _operate(args: argparse.Namespace) -> int:
     store = _open(args)
-    service = Service(Context(store))
+    context = Context(store)
+    if hasattr(args, "credential_key_file"):  # a command that stores a credential
+        env = os.environ.get(keyfile.ENV_VAR) or None
+        try:
+            context.credential_key = keyfile.resolve(args.db, args.credential_key_file, env)
+        except keyfile.KeyFileError as error:
+            await store.close()
+            raise Failure(Exit.USAGE, str(error)) from None
+    service = Service(context)
     try:
         if args.command == "recognize":
             service.recognizer.load(store)

@@ -27,10 +27,14 @@ from typing import Any
 
 import uvicorn
 
+from . import keyfile
 from .api.app import create_app
+from .api.connection import Limits, fit_connections, protocol_class
+from .api.limits import TenantLimits
+from .core.errors import ServiceError
 from .exits import Exit, Failure
 from .metrics import REGISTRY
-from .service import open_service
+from .service import Service, open_service
 from .service.accounts import check_bootstrap_environment
 from .sip.counters import SipCounters
 from .sip.responder import EdgeConfig
@@ -116,7 +120,12 @@ def _listen(
     return sockets[:1], sip_sockets, sip_config
 
 
-async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: str | None) -> None:
+async def _main(
+    args: argparse.Namespace,
+    account_sid: str | None,
+    auth_token: str | None,
+    credential_key: str | None,
+) -> None:
     stop = _Stop()
     loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:
@@ -133,6 +142,7 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
         raise Failure(Exit.USAGE, str(error)) from None
     sockets, sip_sockets, sip_config = _listen(args)
     edge = None
+    upkeep: asyncio.Task[None] | None = None
     try:
         try:
             # Off the loop: opening may wait on a lock or a server; signals still arrive.
@@ -140,8 +150,22 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
         except StoreUnavailable as error:
             raise Failure(Exit.DATABASE, f"--db {shown(args.db)}: {error}") from None
         try:
-            service = open_service(store, sip_domain_suffix=args.sip_domain_suffix)
-            account, token = await service.accounts.ensure_bootstrap(account_sid, auth_token)
+            try:
+                key = keyfile.resolve(args.db, args.credential_key_file, credential_key)
+            except keyfile.KeyFileError as error:
+                raise Failure(Exit.USAGE, str(error)) from None
+            service = open_service(
+                store,
+                sip_domain_suffix=args.sip_domain_suffix,
+                min_mapping_prefix=args.min_mapping_prefix,
+                credential_key=key,
+                login_failures_per_source=args.login_failures_per_source,
+                login_failures_per_account=args.login_failures_per_account,
+            )
+            try:
+                account, token = await service.accounts.ensure_bootstrap(account_sid, auth_token)
+            except ServiceError as error:  # e.g. a bootstrap token the stored key rejects
+                raise Failure(Exit.USAGE, error.message) from None
             # Off the loop: at a million mappings the load takes a while.
             await asyncio.to_thread(service.recognizer.load, store)
             if token is not None:
@@ -159,9 +183,22 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
                 service,
                 public_base_url=args.public_base_url,
                 max_concurrent=args.max_concurrent_requests,
+                tenants=TenantLimits(args.max_account_requests, args.max_account_body_bytes),
+            )
+            limits = Limits(
+                max_header_bytes=args.max_header_bytes,
+                max_headers=args.max_headers,
+                header_timeout=args.header_timeout,
+                body_timeout=args.body_timeout,
+                keep_alive_timeout=args.keep_alive_timeout,
+                max_connections=fit_connections(args.max_connections),
             )
             config = uvicorn.Config(
                 app,
+                # httptools' parser, with the limits uvicorn lacks (api/connection.py).
+                http=protocol_class(limits),
+                ws="none",
+                timeout_keep_alive=args.keep_alive_timeout,
                 log_level=args.log_level,
                 access_log=args.log_level == "debug",
                 server_header=False,
@@ -175,6 +212,7 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
                 # line for each (listening, stopped). Its warnings and errors still show.
                 logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
             stop.server = server = _Server(config)
+            upkeep = asyncio.create_task(_prune_tombstones(service, args.page_token_lifetime))
             if sip_config is not None:
                 edge = build_edge(
                     args, sip_config, service.recognizer.recognize, SipCounters(REGISTRY)
@@ -183,6 +221,8 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
             if stop.signal is None:  # a signal during start-up: stop before serving
                 await server.serve(sockets=sockets)
         finally:
+            if upkeep is not None:
+                upkeep.cancel()
             if edge is not None:
                 await edge.close()
             await store.close()
@@ -192,7 +232,23 @@ async def _main(args: argparse.Namespace, account_sid: str | None, auth_token: s
     log.info("sipmap stopped (%s); the store is closed", stop.signal or "server exited")
 
 
-def serve(args: argparse.Namespace, account_sid: str | None, auth_token: str | None) -> int:
+async def _prune_tombstones(service: Service, lifetime: int) -> None:
+    """Forget deleted items' places once no page token can need them, from time to time."""
+    interval = max(1.0, min(lifetime / 10, 3600.0))
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await service.prune_tombstones(lifetime)
+        except Exception:  # a store that is briefly away: try again next time
+            log.exception("pruning tombstones failed")
+
+
+def serve(
+    args: argparse.Namespace,
+    account_sid: str | None = None,
+    auth_token: str | None = None,
+    credential_key: str | None = None,
+) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), stream=sys.stderr, format="%(levelname)s: %(message)s"
     )
@@ -202,5 +258,5 @@ def serve(args: argparse.Namespace, account_sid: str | None, auth_token: str | N
         run: Callable[[Coroutine[Any, Any, None]], None] = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is not built for every platform
         run = asyncio.run
-    run(_main(args, account_sid, auth_token))
+    run(_main(args, account_sid, auth_token, credential_key))
     return Exit.OK

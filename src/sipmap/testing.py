@@ -27,8 +27,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import keyfile
+from .exits import Exit
+
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 DEFAULT_AUTH_TOKEN = "sipmap-test-token-0123456789abcdef"
+# For servers on a PostgreSQL URL when SIPMAP_CREDENTIAL_KEY is not set: tests only.
+TEST_CREDENTIAL_KEY = "5e" * 32
 
 
 def free_port() -> int:
@@ -73,6 +78,9 @@ class RunningServer:
             self.process.wait()
 
 
+PORT_ATTEMPTS = 3
+
+
 def start_server(
     db: str | Path,
     *extra_args: str,
@@ -81,39 +89,56 @@ def start_server(
     account_sid: str = DEFAULT_ACCOUNT_SID,
     auth_token: str = DEFAULT_AUTH_TOKEN,
     ready_timeout: float = 20.0,
+    command_prefix: Sequence[str] = (),
 ) -> RunningServer:
     """Start `sipmap serve` on `db` and wait until it answers; stop it with `.stop()`.
 
     The SIP edge gets a free port (never 5060, so suites don't collide) unless
-    `sip_port` says which; `sip_port=0` turns it off."""
-    port = port or free_port()
-    if "--sip-port" in extra_args:
-        sip_port = int(extra_args[list(extra_args).index("--sip-port") + 1])
-    else:
-        sip_port = free_sip_port() if sip_port is None else sip_port
-        extra_args = (*extra_args, "--sip-port", str(sip_port))
-    env = {**os.environ, "SIPMAP_ACCOUNT_SID": account_sid, "SIPMAP_AUTH_TOKEN": auth_token}
-    command: Sequence[str] = (
-        sys.executable, "-m", "sipmap.cli", "serve", "--port", str(port), "--db", str(db),
-        "--log-level", "warning", *extra_args,
-    )  # fmt: skip
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + ready_timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
+    `sip_port` says which; `sip_port=0` turns it off. `command_prefix` runs it under
+    another command (say, `prlimit --nofile=1024 --`)."""
+    # A port found free can be taken by another process before the server binds it;
+    # then (exit status 5, and only for ports chosen here) try again with new ones.
+    chosen = port is None and sip_port is None and "--sip-port" not in extra_args
+    attempts = PORT_ATTEMPTS if chosen else 1
+    for attempt in range(attempts):
+        listen_port = port or free_port()
+        if "--sip-port" in extra_args:
+            edge_port = int(extra_args[list(extra_args).index("--sip-port") + 1])
+            args = extra_args
+        else:
+            edge_port = free_sip_port() if sip_port is None else sip_port
+            args = (*extra_args, "--sip-port", str(edge_port))
+        env = {**os.environ, "SIPMAP_ACCOUNT_SID": account_sid, "SIPMAP_AUTH_TOKEN": auth_token}
+        if keyfile.is_postgres(str(db)):
+            # A PostgreSQL database has no file to keep a key beside: a throwaway one.
+            env.setdefault(keyfile.ENV_VAR, TEST_CREDENTIAL_KEY)
+        command: Sequence[str] = (
+            *command_prefix,
+            sys.executable, "-m", "sipmap.cli", "serve", "--port", str(listen_port),
+            "--db", str(db), "--log-level", "warning", *args,
+        )  # fmt: skip
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+        base_url = f"http://127.0.0.1:{listen_port}"
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(f"{base_url}/health", timeout=1) as answer:
+                    if answer.status == 200:
+                        return RunningServer(
+                            base_url, listen_port, Path(db), account_sid, auth_token, process,
+                            edge_port,
+                        )  # fmt: skip
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.05)
+        else:
+            process.kill()
+            process.wait()
+            raise RuntimeError("sipmap serve did not start")
+        if process.returncode != Exit.LISTEN or attempt == attempts - 1:
             raise RuntimeError(f"sipmap serve exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base_url}/health", timeout=1) as answer:
-                if answer.status == 200:
-                    return RunningServer(
-                        base_url, port, Path(db), account_sid, auth_token, process, sip_port
-                    )
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.05)
-    process.kill()
-    process.wait()
-    raise RuntimeError("sipmap serve did not start")
+    raise AssertionError("unreachable")
 
 
 @contextmanager

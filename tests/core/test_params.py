@@ -62,11 +62,19 @@ def test_non_utf8_is_an_error(raw: bytes) -> None:
     assert "UTF-8" in info.value.message
 
 
-def test_repeated_keys_are_an_error() -> None:
-    with pytest.raises(InvalidParameter) as info:
-        Params.decode(b"IpAddress=1.1.1.1&IpAddress=2.2.2.2")
-    assert info.value.field == "ip_address"
-    assert "more than once" in info.value.rule
+def test_a_repeated_key_is_an_error_when_read() -> None:
+    params = Params.decode(b"IpAddress=1.1.1.1&IpAddress=2.2.2.2")
+    for read in (params.text, lambda name: name in params):
+        with pytest.raises(InvalidParameter) as info:
+            read("IpAddress")
+        assert info.value.field == "ip_address"
+        assert "more than once" in info.value.rule
+
+
+def test_a_repeated_unknown_key_is_ignored_like_any_unknown_key() -> None:
+    params = Params.decode(b"Foo=1&Foo=2&IpAddress=1.1.1.1")
+    assert params.text("IpAddress") == "1.1.1.1"
+    assert params.integer("Other", "rule") is None
 
 
 @pytest.mark.parametrize(

@@ -51,6 +51,7 @@ class World:
         return template.format(
             acct=me.sid,
             rec=me.record,
+            rec_hex=me.record[2:],
             dom=me.domain,
             dom_name=me.domain_name,
             map=me.mapping,
@@ -432,6 +433,28 @@ CASES: dict[str, Case] = {
     },
     "page-negative": c("GET", "/v1/IpRecords?Page=-1", 400, 20001, "Invalid Page:"),
     "page-text": c("GET", "/v1/IpRecords?Page=first", 400, 20001, "Invalid Page:"),
+    "page-13-digits": c(
+        "GET",
+        "/v1/IpRecords?Page=1234567890123",
+        400,
+        20001,
+        "Invalid Page: must be an integer from 0 to 999999999999",
+    ),
+    # Paths are matched as sent: an escaped "/" is not a separator (issue 10, item 9).
+    **{
+        f"path-escaped-slash-{i}": c("GET", path, 404, 20404, NF)
+        for i, path in enumerate(
+            [
+                "/v1/IpRecords%2F{rec}",
+                "/v1/IpRecords%2f{rec}",
+                "/v1%2FIpRecords",
+                "/v1/SourceIpMappings%2F{map}",
+                A + "/{acct}/SIP%2FDomains.json",
+                A + "%2F{acct}.json",
+                "/v1/IpRecords/%49L{rec_hex}",
+            ]
+        )
+    },
     "page-repeated": c("GET", "/v1/IpRecords?PageSize=1&PageSize=2", 400, 20001, "more than once"),
     "page-not-utf8": c("GET", "/v1/IpRecords?PageToken=%FF", 400, 20001, NOT_UTF8),
     **{
@@ -696,6 +719,10 @@ def test_bad_input(world: World, name: str) -> None:
     oai.validate_error(response.status_code, body)
     assert (response.status_code, body["code"]) == (case.status, case.code), body
     assert world.fill(case.message) in body["message"]
+    if response.status_code == 405:  # RFC 9110 §15.5.6
+        allowed = {m.strip() for m in response.headers["allow"].split(",")}
+        assert case.method not in allowed
+        assert "OPTIONS" in allowed and len(allowed) >= 2
     assert snapshot(world) == world.baseline
 
 
@@ -739,6 +766,30 @@ def test_unknown_parameters_are_ignored(sub_client: Any, server: Server) -> None
         oai.validate("POST", "/v1/IpRecords", 201, body)
         assert body["account_sid"] == sub_client.account_sid
         assert body["sid"] != "IL" + "0" * 32
+
+
+def test_a_repeated_unknown_parameter_is_ignored(sub_client: Any, server: Server) -> None:
+    with server.http(sub_client.username, sub_client.password) as http:
+        created = http.post(
+            "/v1/IpRecords",
+            content=b"IpAddress=10.98.0.2&Foo=1&Foo=2&Foo=3",
+            headers=FORM,
+        )
+        assert created.status_code == 201, created.text
+        repeated_known = http.post(
+            "/v1/IpRecords", content=b"IpAddress=10.98.0.3&IpAddress=10.98.0.4", headers=FORM
+        )
+        assert repeated_known.status_code == 400
+        assert "IpAddress" in repeated_known.json()["message"]
+
+
+def test_405_names_the_allowed_methods(server: Server) -> None:
+    with server.http() as http:
+        response = http.request("PUT", "/v1/IpRecords")
+        assert response.status_code == 405
+        assert response.headers["allow"] == "GET, HEAD, OPTIONS, POST"
+        response = http.request("PATCH", "/v1/IpRecords/IL" + "0" * 32)
+        assert response.headers["allow"] == "DELETE, GET, HEAD, OPTIONS, POST"
 
 
 def world_sid() -> str:

@@ -18,6 +18,7 @@ from sipmap.service import Context, Service
 from sipmap.store.sqlite import SqliteStore
 
 from ..conftest import ACCOUNT_SID, start_server
+from ..pg import scratch_database
 
 
 def sipmap(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -271,3 +272,37 @@ def test_serve_rejects_bad_bootstrap_credentials(tmp_path: Path) -> None:
     )
     assert half.returncode == 2
     assert "both" in half.stderr
+
+
+def test_the_credential_key_lives_beside_the_database_not_in_it(tmp_path: Path) -> None:
+    db = tmp_path / "k.db"
+    top = one(sipmap("accounts", "create", "--db", str(db)))
+    key_file = Path(f"{db}.key")
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert key_file.read_text().strip() not in db.read_bytes().decode("latin-1")
+    # Another key is refused in one line, by the operator commands and by serve.
+    other = {"SIPMAP_CREDENTIAL_KEY": "ab" * 32}
+    for args in (["keys", "create", "--account", top["sid"]], ["serve", "--port", "1"]):
+        result = sipmap(*args, "--db", str(db), env=other)
+        assert result.returncode != 0
+        assert result.stderr.startswith("error: the credential key does not match"), result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_serve_on_postgresql_needs_a_key() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SIPMAP_CREDENTIAL_KEY"}
+    with scratch_database() as url:
+        result = subprocess.run(
+            [sys.executable, "-m", "sipmap.cli", "serve", "--port", "0", "--sip-port", "0",
+             "--db", url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: a PostgreSQL database needs --credential-key-file or SIPMAP_CREDENTIAL_KEY, "
+        "the same on every node sharing it (see docs/security.md)"
+    )
+    assert result.stdout == ""

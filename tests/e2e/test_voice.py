@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -398,6 +400,58 @@ def test_networks_are_unambiguous_across_accounts(sub_client: Client, other_clie
         ip_record_sid=narrower.sid, sip_domain_sid=their_domain
     )
     assert len(other_client.voice.v1.source_ip_mappings.list()) == 1
+
+
+@pytest.fixture
+def stranger(server: Server) -> Client:
+    """A client of another top-level account (another family), made by the operator CLI
+    on the server's own database and credential key file."""
+    made = subprocess.run(
+        [sys.executable, "-m", "sipmap.cli", "accounts", "create", "--db", str(server.db)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    account = json.loads(made.stdout)
+    return sdk_client(server, account["sid"], account["auth_token"])
+
+
+def test_another_family_cannot_capture_part_of_a_mapped_network(
+    sub_client: Client, stranger: Client, server: Server
+) -> None:
+    # Issue 10, finding 1, over the wire: a /32 inside another family's /24 is refused.
+    mine = sub_client.voice.v1.ip_records.create(ip_address="100.101.7.0", cidr_prefix_length=24)
+    my_domain = new_domain(sub_client)
+    mapped = sub_client.voice.v1.source_ip_mappings.create(
+        ip_record_sid=mine.sid, sip_domain_sid=my_domain
+    )
+    their_domain = new_domain(stranger)
+    for address, length in [("100.101.7.9", 32), ("100.101.0.0", 16)]:
+        theirs = stranger.voice.v1.ip_records.create(ip_address=address, cidr_prefix_length=length)
+        with raw(server, stranger) as http:
+            answer = http.post(
+                "/v1/SourceIpMappings",
+                data={"IpRecordSid": theirs.sid, "SipDomainSid": their_domain},
+            )
+        assert answer.status_code == 409
+        body = answer.json()
+        oai.validate_error(409, body)
+        assert body["code"] == 20409
+        for secret in (mine.sid, my_domain, mapped.sid, sub_client.account_sid, "100.101.7.0"):
+            assert secret not in answer.text
+    # And 0.0.0.0/1 is below the minimum prefix.
+    wide = stranger.voice.v1.ip_records.create(ip_address="0.0.0.0", cidr_prefix_length=1)
+    error = error_of(
+        lambda: stranger.voice.v1.source_ip_mappings.create(
+            ip_record_sid=wide.sid, sip_domain_sid=their_domain
+        )
+    )
+    assert (error.status, error.code) == (400, 20001)
+    assert stranger.voice.v1.source_ip_mappings.list() == []
+    with raw(server, sub_client) as http:
+        found = http.get("/sipmap/v1/Recognition", params={"SourceIp": "100.101.7.9"}).json()
+    assert found["source_ip_mapping_sid"] == mapped.sid
 
 
 def test_delete_cascades(sub_client: Client) -> None:

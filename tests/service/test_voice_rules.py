@@ -11,8 +11,9 @@ import pytest
 
 from sipmap.core.errors import Conflict, InvalidParameter, MissingParameter, NotFound
 from sipmap.core.events import DomainDeleted, MappingDeleted, MappingSaved
-from sipmap.core.models import IpRecord, SourceIpMapping
+from sipmap.core.models import Account, IpRecord, SourceIpMapping
 from sipmap.core.paging import PageRequest
+from sipmap.recognize.recognizer import Recognizer
 
 from .harness import A, B, Harness, opened
 
@@ -228,7 +229,7 @@ def test_same_network_same_domain_is_fine(world: World) -> None:
     assert len(world.mappings()) == 2
 
 
-def test_overlapping_networks_of_other_lengths_are_allowed(world: World) -> None:
+def test_overlapping_networks_of_other_lengths_are_allowed_in_one_account(world: World) -> None:
     wide, narrow, host = (
         world.record(ip="10.0.0.0", prefix=8),
         world.record(ip="10.1.0.0", prefix=16),
@@ -236,9 +237,86 @@ def test_overlapping_networks_of_other_lengths_are_allowed(world: World) -> None
     )
     world.map(A, wide.sid, world.domain())
     world.map(A, narrow.sid, world.domain())
-    world.map(B, world.record(B, "10.1.2.3", 31).sid, world.domain(B))
     world.map(A, host.sid, world.domain())
-    assert len(world.mappings()) == 3 and len(world.mappings(B)) == 1
+    assert len(world.mappings()) == 3
+
+
+def _refused_without_a_trace(world: World, account: str, record: str, secrets: list[str]) -> None:
+    with pytest.raises(Conflict) as info:
+        world.map(account, record, world.domain(account))
+    assert info.value.code == 20409 and info.value.status == 409
+    for secret in secrets:
+        assert secret not in info.value.message and secret[2:] not in info.value.message
+
+
+def test_another_accounts_longer_prefix_cannot_capture_traffic(world: World) -> None:
+    # Issue 10, finding 1: B's /32 inside A's /24 would take that address's traffic.
+    mine = world.record(A, "203.0.113.0", 24)
+    my_domain = world.domain(A)
+    mapped = world.map(A, mine.sid, my_domain)
+    secrets = [A, mine.sid, my_domain, mapped.sid, "203.0.113.0/24"]
+    for address, length in [("203.0.113.9", 32), ("203.0.113.128", 25), ("203.0.113.7", 24)]:
+        _refused_without_a_trace(world, B, world.record(B, address, length).sid, secrets)
+    # Nor a shorter prefix containing it, which would take what A has not mapped.
+    for address, length in [("203.0.112.0", 23), ("203.0.0.0", 16), ("203.0.0.0", 8)]:
+        _refused_without_a_trace(world, B, world.record(B, address, length).sid, secrets)
+    assert world.mappings(B) == []
+    # Beside it is fine.
+    world.map(B, world.record(B, "203.0.114.0", 24).sid, world.domain(B))
+
+
+def test_a_longer_prefix_mapped_first_blocks_another_accounts_shorter_one(world: World) -> None:
+    world.map(B, world.record(B, "198.51.100.77", 32).sid, world.domain(B))
+    _refused_without_a_trace(world, A, world.record(A, "198.51.100.0", 24).sid, [B])
+
+
+def test_a_slash_one_is_refused_by_the_minimum_prefix(world: World) -> None:
+    # Issue 10: B's 0.0.0.0/1 was accepted.
+    record = world.record(B, "0.0.0.0", 1)
+    with pytest.raises(InvalidParameter) as info:
+        world.map(B, record.sid, world.domain(B))
+    assert (info.value.code, info.value.status, info.value.field) == (20001, 400, "ip_record_sid")
+    assert "/8" in info.value.message
+    world.map(B, world.record(B, "10.0.0.0", 8).sid, world.domain(B))  # /8 itself is allowed
+    assert len(world.mappings(B)) == 1
+
+
+def test_the_minimum_prefix_is_a_setting(world: World) -> None:
+    world.ctx.min_mapping_prefix = 24
+    with pytest.raises(InvalidParameter):
+        world.map(A, world.record(A, "10.0.0.0", 23).sid, world.domain())
+    world.ctx.min_mapping_prefix = 0
+    world.map(A, world.record(A, "0.0.0.0", 1).sid, world.domain())
+
+
+def test_a_family_shares_its_ranges_and_the_longest_prefix_wins(world: World) -> None:
+    sub = "AC" + "c" * 32
+    now = world.clock()
+    world.run(
+        world.store.write(
+            lambda tx: tx.insert(Account(sub, A, "sub", "active", "0" * 64, now, now))
+        )
+    )
+    parent = world.map(A, world.record(A, "203.0.113.0", 24).sid, world.domain(A))
+    child = world.map(sub, world.record(sub, "203.0.113.9", 32).sid, world.domain(sub))
+    world.map(A, world.record(A, "203.0.113.64", 26).sid, world.domain(A))
+    # The family's networks are still closed to other families, from either member.
+    _refused_without_a_trace(world, B, world.record(B, "203.0.113.9", 32).sid, [sub, A])
+    # The same network to two domains is ambiguous, even within a family.
+    with pytest.raises(Conflict):
+        world.map(sub, world.record(sub, "203.0.113.1", 24).sid, world.domain(sub))
+    recognizer = Recognizer()
+    recognizer.load(world.store)
+    assert recognizer.recognize("203.0.113.9", None).source_ip_mapping_sid == child.sid
+    assert recognizer.recognize("203.0.113.10", None).source_ip_mapping_sid == parent.sid
+
+
+def test_an_update_cannot_make_a_network_ambiguous(world: World) -> None:
+    # Changing a mapping's domain keeps its account, so only the same-network rule applies.
+    one = world.map(A, world.record(A, "10.9.0.0", 16).sid, world.domain())
+    two = world.map(A, world.record(A, "10.9.0.1", 16).sid, one.sip_domain_sid)
+    with pytest.raises(Conflict):
+        world.run(world.voice.update_mapping(A, two.sid, world.domain()))
 
 
 def test_update_mapping(world: World) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
@@ -28,6 +29,7 @@ from sipmap.core.models import (
     Model,
     SipDomain,
     SourceIpMapping,
+    network_of,
 )
 from sipmap.core.paging import PageRequest
 from sipmap.store.base import Store, Tx
@@ -435,6 +437,23 @@ def test_tombstoned_tokens_keep_their_place(seven: Harness) -> None:
     assert page_of(seven, 3, 1, after=sid("IL", 20), account_sid=TOP.sid) == ([10, 60, 70], False)
 
 
+def test_tombstones_are_pruned_by_age(seven: Harness) -> None:
+    # Issue 10, finding 10: every delete left a row forever.
+    seven.write(lambda tx: tx.delete(IpRecord, sid=sid("IL", 30)))
+    now = int(time.time())
+
+    # Deleted just now: younger than any lifetime, so kept, and its token still works.
+    assert seven.write(lambda tx: tx.prune_tombstones(now - 60)) == 0
+    assert page_of(seven, 3, 1, after=sid("IL", 30), account_sid=TOP.sid) == ([20, 10, 60], True)
+    # Once older than the cut-off it is gone, and a token naming it is refused.
+    assert seven.write(lambda tx: tx.prune_tombstones(now + 2)) == 1
+    assert seven.write(lambda tx: tx.prune_tombstones(now + 2)) == 0
+    with pytest.raises(InvalidPageToken):
+        page_of(seven, 3, 1, after=sid("IL", 30), account_sid=TOP.sid)
+    # Pruning forgets only deleted items: the living keep their places.
+    assert page_of(seven, 3, 1, after=sid("IL", 40), account_sid=TOP.sid) == ([20, 10, 60], True)
+
+
 def test_positions_are_never_reused(seeded: Harness) -> None:
     seeded.write(insert_all(record(1), record(2)))
     seeded.write(lambda tx: tx.delete(IpRecord, sid=sid("IL", 2)))  # the newest
@@ -621,3 +640,79 @@ def test_durable_across_reopen(seeded: Harness) -> None:
     seeded.write(lambda tx: tx.delete(IpRecord, sid=sid("IL", 1)))
     seeded.reopen()
     assert page_of(seeded, 5, 1, after=sid("IL", 1)) == ([2], False)
+
+
+# -- overlap of mapped networks across account families -------------------------------------
+
+
+def test_overlaps_outside_family(seeded: Harness) -> None:
+    other = replace(TOP, sid=sid("AC", 3), owner_account_sid=sid("AC", 3), friendly_name="other")
+    # A subaccount's mapping belongs to its parent's family.
+    rec = record(1, SUB, ip_address="203.0.113.0", cidr_prefix_length=24)
+    dom = domain(1, SUB)
+    seeded.write(insert_all(other, rec, dom, mapping(1, rec, dom)))
+
+    def overlaps(address: str, length: int, family: str) -> bool:
+        network = network_of(address, length)
+        return seeded.read(lambda tx: tx.overlaps_outside_family(network, length, family))
+
+    for address, length in [
+        ("203.0.113.0", 24),  # the same network
+        ("203.0.113.9", 32),  # inside it
+        ("203.0.113.128", 25),
+        ("203.0.112.0", 23),  # containing it
+        ("203.0.0.0", 16),
+        ("128.0.0.0", 1),
+        ("0.0.0.0", 0),
+    ]:
+        assert overlaps(address, length, other.sid), (address, length)
+        assert not overlaps(address, length, TOP.sid), (address, length)
+    for address, length in [
+        ("203.0.114.0", 24),  # beside it
+        ("203.0.112.0", 24),
+        ("203.0.114.0", 23),
+        ("203.0.112.255", 32),
+        ("203.0.114.0", 32),
+        ("0.0.0.0", 1),
+    ]:
+        assert not overlaps(address, length, other.sid), (address, length)
+
+
+def test_racing_overlapping_mappings_of_two_families_have_one_winner(seeded: Harness) -> None:
+    # Two stores on one database: two writers (on PostgreSQL, as two nodes would be),
+    # each checking the rule inside its write transaction before inserting.
+    other = replace(TOP, sid=sid("AC", 3), owner_account_sid=sid("AC", 3), friendly_name="other")
+    mine, theirs = domain(1), domain(2, other)
+    seeded.write(insert_all(other, mine, theirs))
+    second = seeded.opener()
+    rounds = 12
+
+    def claim(n: int, dom: SipDomain, address: str, length: int) -> Callable[[Tx], bool]:
+        rec = record(n, ip_address=address, cidr_prefix_length=length, account_sid=dom.account_sid)
+        family = dom.account_sid
+
+        def run(tx: Tx) -> bool:
+            tx.insert(rec)
+            if tx.overlaps_outside_family(rec.network, length, family):
+                raise NotFound()  # stands in for the service's Conflict: nothing is kept
+            tx.insert(replace(mapping(n, rec, dom), prefix_len=length))
+            return True
+
+        return run
+
+    async def race() -> list[Any]:
+        jobs = []
+        for i in range(rounds):
+            jobs.append(seeded.store.write(claim(2 * i + 1, mine, f"10.{i}.0.0", 16)))
+            jobs.append(second.write(claim(2 * i + 2, theirs, f"10.{i}.7.9", 32)))
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    try:
+        results = seeded.run(race())
+    finally:
+        seeded.run(second.close())
+    assert all(r is True or isinstance(r, NotFound) for r in results), results
+    for i in range(rounds):
+        assert [r is True for r in results[2 * i : 2 * i + 2]].count(True) == 1, (i, results)
+    kept = seeded.read(lambda tx: tx.find(SourceIpMapping))
+    assert len(kept) == rounds

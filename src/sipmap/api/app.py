@@ -19,7 +19,9 @@ from ..core.errors import NotFound, ServiceError
 from ..service import Service
 from . import acls, recognition, v1, v2010
 from .call import Call, Handler, Receive, Scope, Send, encode_json
-from .errors import error_body, method_not_allowed
+from .errors import error_body, error_headers, method_not_allowed
+from .limits import TenantLimits, TooManyRequests
+from .params import MAX_BODY_BYTES
 from .router import Router
 
 log = logging.getLogger("sipmap.api")
@@ -32,13 +34,7 @@ _CORS = [
 ]
 # No charset parameter: what Twilio sends (recorded traffic; see docs/api-coverage.md).
 _JSON = (b"content-type", b"application/json")
-_WWW_AUTHENTICATE = (b"www-authenticate", b'Basic realm="Twilio API"')
-
-
-class TooManyRequests(ServiceError):
-    status = 429
-    code = 20429
-    message = "Too many requests"
+_RETRY = error_headers(TooManyRequests())
 
 
 class InternalError(ServiceError):
@@ -77,24 +73,30 @@ class App:
         table: Mapping[str, Mapping[str, Handler]],
         public_base_url: str | None,
         max_concurrent: int,
+        tenants: TenantLimits,
     ) -> None:
         self.service = service
         self.router: Router[Handler] = Router(table)
         self.public_base_url = public_base_url
         self.max_concurrent = max_concurrent
         self.in_flight = 0
+        self.tenants = tenants
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan and websockets: nothing to do
             return
         started = time.perf_counter()
-        path: str = scope["path"]
+        # Routes match the path as sent, undecoded: "%2F" is not "/" (a front proxy's
+        # path rules see the raw path too, so both must agree on what it names).
+        raw_path: bytes | None = scope.get("raw_path")
+        path: str = scope["path"] if raw_path is None else raw_path.decode("latin-1")
         method: str = scope["method"]
         if self.in_flight >= self.max_concurrent:
             # Shed load early and cheaply rather than queue without bound.
-            await _respond(send, started, 429, error_body(TooManyRequests(), path))
+            await _respond(send, started, 429, error_body(TooManyRequests(), path), _RETRY)
             return
         self.in_flight += 1
+        call: Call | None = None
         try:
             if method == "OPTIONS":  # CORS preflight
                 await _respond(send, started, 200, None)
@@ -111,19 +113,24 @@ class App:
             handlers, params = found
             handler = handlers.get("GET" if method == "HEAD" else method)
             if handler is None:
-                raise method_not_allowed(path, method)
-            call = Call(scope, receive, self.service, self.public_base_url, params)
-            await call.authenticate()
+                raise method_not_allowed(path, method, handlers)
+            call = Call(scope, receive, self.service, self.public_base_url, params, self.tenants)
+            tenant = (await call.authenticate()).tenant
+            self.tenants.enter(tenant)
+            call.tenant = tenant  # from here on, the request holds a share
             reply = await handler(call)
             await _respond(send, started, reply.status, reply.body)
         except ServiceError as error:
-            extra = [_WWW_AUTHENTICATE] if error.code == 20003 else None
-            await _respond(send, started, error.status, error_body(error, path), extra)
+            await _respond(
+                send, started, error.status, error_body(error, path), error_headers(error)
+            )
         except Exception:
             log.exception("unhandled error on %s %s", method, path)
             await _respond(send, started, 500, error_body(InternalError(), path))
         finally:
             self.in_flight -= 1
+            if call is not None and call.tenant is not None:
+                self.tenants.leave(call.tenant, call.reserved)
 
 
 async def _metrics(send: Send) -> None:
@@ -137,7 +144,11 @@ async def _metrics(send: Send) -> None:
 
 
 def create_app(
-    service: Service, *, public_base_url: str | None = None, max_concurrent: int = 1000
+    service: Service,
+    *,
+    public_base_url: str | None = None,
+    max_concurrent: int = 1000,
+    tenants: TenantLimits | None = None,
 ) -> App:
     table: dict[str, Mapping[str, Handler]] = {
         **v1.ROUTES,
@@ -146,4 +157,6 @@ def create_app(
         **recognition.ROUTES,
     }
     base = public_base_url.rstrip("/") if public_base_url else None
-    return App(service, table, base, max_concurrent)
+    if tenants is None:
+        tenants = TenantLimits(max_concurrent, max_concurrent * MAX_BODY_BYTES)
+    return App(service, table, base, max_concurrent, tenants)

@@ -11,9 +11,10 @@ from typing import Any
 import orjson
 
 from ..core.models import Account
-from ..core.paging import PageRequest
+from ..core.paging import PAGE_RULE, PageRequest
 from ..service import Principal, Service
 from ..service.accounts import AuthenticationFailed
+from .limits import TenantLimits
 from .params import MAX_BODY_BYTES, BodyTooLarge, IncompleteBody, Params
 
 # ASGI, typed as loosely as the spec is.
@@ -46,6 +47,7 @@ class Call:
         service: Service,
         public_base_url: str | None,
         path_params: dict[str, str],
+        tenants: TenantLimits | None = None,
     ) -> None:
         self.scope = scope
         self.receive = receive
@@ -55,6 +57,10 @@ class Call:
         self.principal: Principal | None = None
         self._form: Params | None = None
         self._base_url: str | None = None
+        self.tenants = tenants
+        # The account family the request is counted against, once it is (limits.py).
+        self.tenant: str | None = None
+        self.reserved = 0  # body bytes reserved against the tenant's share
 
     def header(self, name: bytes) -> str | None:
         value = _header(self.scope, name)
@@ -80,7 +86,10 @@ class Call:
         principal = accounts.recall(header)
         if principal is None:
             username, password = _basic_credentials(header)
-            principal = await accounts.authenticate(username, password, credentials=header)
+            client = self.scope.get("client")
+            principal = await accounts.authenticate(
+                username, password, credentials=header, source=client[0] if client else None
+            )
         self.principal = principal
         return principal
 
@@ -97,18 +106,36 @@ class Call:
 
     async def form(self) -> Params:
         if self._form is None:
-            body = b""
-            more = True
-            while more:
-                message = await self.receive()
-                if message["type"] != "http.request":  # http.disconnect mid-body
-                    raise IncompleteBody()
-                body += message.get("body", b"")
-                if len(body) > MAX_BODY_BYTES:
-                    raise BodyTooLarge()
-                more = message.get("more_body", False)
+            body = await self._read_body()
             self._form = Params.from_body(self.header(b"content-type"), body)
         return self._form
+
+    async def _read_body(self) -> bytes:
+        declared = self.header(b"content-length")
+        if declared is not None:
+            # The HTTP parser has checked it is a number; refuse before reading.
+            if int(declared) > MAX_BODY_BYTES:
+                raise BodyTooLarge()
+            self._reserve(int(declared))
+        body = b""
+        more = True
+        while more:
+            message = await self.receive()
+            if message["type"] != "http.request":  # http.disconnect mid-body
+                raise IncompleteBody()
+            chunk = message.get("body", b"")
+            if len(body) + len(chunk) > MAX_BODY_BYTES:
+                raise BodyTooLarge()
+            if declared is None:  # chunked: reserved as it comes
+                self._reserve(len(chunk))
+            body += chunk
+            more = message.get("more_body", False)
+        return body
+
+    def _reserve(self, size: int) -> None:
+        if self.tenant is not None and self.tenants is not None and size:
+            self.tenants.reserve(self.tenant, size)
+            self.reserved += size
 
     def query(self) -> Params:
         return Params.decode(self.scope.get("query_string", b""))
@@ -117,7 +144,7 @@ class Call:
         query = self.query()
         return PageRequest.create(
             query.integer("PageSize", "must be a positive integer"),
-            query.integer("Page", "must be a non-negative integer"),
+            query.integer("Page", PAGE_RULE),
             query.text("PageToken"),
         )
 

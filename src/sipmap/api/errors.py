@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..core.errors import InvalidParameter, MissingParameter, NotFound, ServiceError
 from .params import wire_name
 
@@ -31,8 +33,32 @@ class MethodNotAllowed(ServiceError):
     status = 405
     code = 20004
 
+    def __init__(self, message: str, allow: str) -> None:
+        super().__init__(message)
+        self.allow = allow  # RFC 9110 §15.5.6: a 405 names the methods the resource has
 
-def method_not_allowed(path: str, method: str) -> MethodNotAllowed:
+
+def method_not_allowed(path: str, method: str, methods: Iterable[str]) -> MethodNotAllowed:
+    allowed = set(methods)
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    allowed.add("OPTIONS")  # CORS preflights are answered on every path
     return MethodNotAllowed(
-        f"The requested resource {path} does not support the attempted HTTP method {method}"
+        f"The requested resource {path} does not support the attempted HTTP method {method}",
+        ", ".join(sorted(allowed)),
     )
+
+
+_WWW_AUTHENTICATE = (b"www-authenticate", b'Basic realm="Twilio API"')
+
+
+def error_headers(error: ServiceError) -> list[tuple[bytes, bytes]] | None:
+    """Headers an error response carries besides the usual ones."""
+    if error.code == 20003:
+        return [_WWW_AUTHENTICATE]
+    if isinstance(error, MethodNotAllowed):
+        return [(b"allow", error.allow.encode())]
+    retry_after: int | None = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        return [(b"retry-after", str(retry_after).encode())]
+    return None

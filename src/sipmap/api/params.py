@@ -62,14 +62,26 @@ def snake_name(param: str) -> str:
 
 
 class Params:
-    """Parameters of one request (form body or query), each given at most once."""
+    """Parameters of one request (form body or query), each given at most once.
+
+    A repeated parameter is an error only when it is read: unknown parameters are
+    ignored (CONTRACT §1), repeated or not.
+    """
 
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
         self._values: dict[str, str] = {}
+        self._repeated: set[str] | None = None
         for key, value in pairs:
             if key in self._values:
-                raise InvalidParameter(snake_name(key), "was given more than once")
+                if self._repeated is None:
+                    self._repeated = set()
+                self._repeated.add(key)
             self._values[key] = value
+
+    def _get(self, name: str) -> str | None:
+        if self._repeated is not None and name in self._repeated:
+            raise InvalidParameter(snake_name(name), "was given more than once")
+        return self._values.get(name)
 
     @classmethod
     def decode(cls, raw: bytes | str) -> Params:
@@ -89,13 +101,13 @@ class Params:
         return cls.decode(body)
 
     def __contains__(self, name: str) -> bool:
-        return name in self._values
+        return self._get(name) is not None
 
     def text(self, name: str) -> str | None:
-        return self._values.get(name)
+        return self._get(name)
 
     def integer(self, name: str, rule: str) -> int | None:
-        value = self._values.get(name)
+        value = self._get(name)
         if value is None:
             return None
         stripped = value.strip()
@@ -104,7 +116,7 @@ class Params:
         return int(stripped)
 
     def boolean(self, name: str) -> bool | None:
-        value = self._values.get(name)
+        value = self._get(name)
         if value is None:
             return None
         lowered = value.strip().lower()

@@ -17,6 +17,9 @@ T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+# The largest Page taken: as many digits as the edge's integer parser reads (12).
+MAX_PAGE = 10**12 - 1
+PAGE_RULE = f"must be an integer from 0 to {MAX_PAGE}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +38,8 @@ class PageRequest:
         # pages of at most 1000 and the SDK follows next_page_url for the rest.
         size = min(size, MAX_PAGE_SIZE)
         number = 0 if page is None else page
-        if number < 0:
-            raise InvalidParameter("page", "must be a non-negative integer")
+        if not 0 <= number <= MAX_PAGE:
+            raise InvalidParameter("page", PAGE_RULE)
         if token is None:
             return PageRequest(size, number)
         # The inverse of token_after / token_before.

@@ -5,6 +5,7 @@ The HTTP API and the CLI both call these; neither touches the store directly.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ..recognize.recognizer import Recognizer
@@ -26,6 +27,15 @@ class Service:
         self.acls = AclService(ctx)
         self.recognizer = recognizer if recognizer is not None else Recognizer()
         self.recognition = RecognitionService(self.recognizer, self.accounts)
+
+    async def prune_tombstones(self, token_lifetime: float, now: float | None = None) -> int:
+        """Forget deleted items' places once no page token can name them.
+
+        A page token names an item that existed when it was issued and is honoured for
+        `token_lifetime` seconds after; so a deletion older than that is needed by none.
+        """
+        before = int((time.time() if now is None else now) - token_lifetime)
+        return await self.ctx.store.write(lambda tx: tx.prune_tombstones(before))
 
 
 def open_service(store: Store, **options: Any) -> Service:

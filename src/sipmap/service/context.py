@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -31,7 +32,14 @@ class Context:
     clock: Clock = system_clock
     new_sid: SidFactory = random_sid
     sip_domain_suffix: str = "sip.twilio.com"
+    min_mapping_prefix: int = 8
+    # Failed logins allowed per minute (0: no limit); see core/throttle.py.
+    login_failures_per_source: int = 10
+    login_failures_per_account: int = 100
     publisher: Publisher = field(default_factory=NullPublisher)
+    # The key credentials are hashed under (keyfile.py); kept outside the database.
+    # The default, a new random key, suits a store used by this context alone.
+    credential_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
     async def get_owned(self, model: type[M], prefix: str, sid: str, **where: Any) -> M:
         """The resource `sid` names if it is one of `prefix`'s and matches `where`.

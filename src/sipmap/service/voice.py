@@ -8,7 +8,7 @@ from ipaddress import IPv4Network
 from ..core import sids, validation
 from ..core.errors import Conflict, InvalidParameter, MissingParameter, NotFound
 from ..core.events import Event, MappingDeleted, MappingSaved
-from ..core.models import IpRecord, M, SipDomain, SourceIpMapping
+from ..core.models import Account, IpRecord, M, SipDomain, SourceIpMapping
 from ..core.paging import Page, PageRequest
 from ..store.base import Tx
 from .context import Context
@@ -104,7 +104,18 @@ class VoiceService:
 
     @staticmethod
     def _check_network_free(tx: Tx, mapping: SourceIpMapping) -> None:
-        # Recognition must be unambiguous across all accounts: one network, one domain.
+        # No account may take traffic from another: outside the caller's family (a
+        # top-level account and its subaccounts), no network may overlap another in
+        # any way, or the longer prefix would capture the other's traffic. Nothing about
+        # the other mapping is said: not its account, its SIDs or its network.
+        account = tx.get(Account, mapping.account_sid)
+        family = account.owner_account_sid if account is not None else mapping.account_sid
+        if tx.overlaps_outside_family(mapping.network, mapping.prefix_len, family):
+            raise Conflict(
+                f"The network of IP record {mapping.ip_record_sid} overlaps a network "
+                "mapped by another account"
+            )
+        # Recognition must be unambiguous: one network, one domain.
         for other in tx.find(
             SourceIpMapping, network=mapping.network, prefix_len=mapping.prefix_len
         ):
@@ -127,6 +138,11 @@ class VoiceService:
             domain = self._reference(
                 tx, account_sid, "sip_domain_sid", sip_domain_sid, SipDomain, sids.SIP_DOMAIN
             )
+            if record.cidr_prefix_length < self.ctx.min_mapping_prefix:
+                raise InvalidParameter(
+                    "ip_record_sid",
+                    f"a network shorter than /{self.ctx.min_mapping_prefix} cannot be mapped",
+                )
             existing = tx.find(SourceIpMapping, ip_record_sid=record.sid)
             if existing:
                 raise Conflict(

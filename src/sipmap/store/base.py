@@ -36,6 +36,15 @@ class Tx(Protocol):
     def page(self, model: type[M], request: PageRequest, **where: Any) -> Page[M]:
         """One page in creation order; raises InvalidPageToken for a token naming no item."""
 
+    def prune_tombstones(self, deleted_before: int) -> int:
+        """Forget where items deleted before `deleted_before` (seconds since the epoch)
+        stood; page tokens naming them become invalid. Returns how many were forgotten."""
+
+    def overlaps_outside_family(self, network: int, prefix_len: int, family_sid: str) -> bool:
+        """Whether a source IP mapping of an account outside `family_sid`'s family (the
+        top-level account and its subaccounts) has a network equal to, containing or
+        inside `network`/`prefix_len`. Indexed: a range and ≤ 33 point lookups."""
+
     def get_setting(self, key: str) -> str | None: ...
 
     def set_setting(self, key: str, value: str) -> None: ...

@@ -40,10 +40,25 @@ class Dialect:
     false: str
     insert_ignore: str  # "INSERT ... {rest}" that skips rows violating a unique key
     name: str
+    now: str  # the current time in whole seconds since the epoch
 
 
-SQLITE = Dialect("?", "1", "0", "INSERT OR IGNORE INTO {rest}", "sqlite")
-POSTGRES = Dialect("%s", "TRUE", "FALSE", "INSERT INTO {rest} ON CONFLICT DO NOTHING", "postgres")
+SQLITE = Dialect(
+    "?",
+    "1",
+    "0",
+    "INSERT OR IGNORE INTO {rest}",
+    "sqlite",
+    "CAST(strftime('%s', 'now') AS INTEGER)",
+)
+POSTGRES = Dialect(
+    "%s",
+    "TRUE",
+    "FALSE",
+    "INSERT INTO {rest} ON CONFLICT DO NOTHING",
+    "postgres",
+    "CAST(extract(epoch FROM now()) AS BIGINT)",
+)
 
 F = TypeVar("F")  # what a caller tracks each job by (e.g. its future)
 
@@ -148,7 +163,8 @@ class SqlTx:
         """Delete matching rows, remembering their place so page tokens naming them still work."""
         table, p = TABLES[model], self.dialect.param
         clause, params = self._where(where)
-        rest = f"tombstones (tbl, sid, seq, scope) SELECT {p}, sid, seq, {SCOPES[model]} "
+        rest = "tombstones (tbl, sid, seq, scope, deleted_at) "
+        rest += f"SELECT {p}, sid, seq, {SCOPES[model]}, {self.dialect.now} "
         rest += f"FROM {table} WHERE {clause}"
         self._conn.execute(self.dialect.insert_ignore.format(rest=rest), [table, *params])
         return int(self._conn.execute(f"DELETE FROM {table} WHERE {clause}", params).rowcount)
@@ -191,6 +207,37 @@ class SqlTx:
             tail = f"ORDER BY seq LIMIT {p} OFFSET {p}"
             items = self._select(model, where, tail, size + 1, request.page * size)
         return Page(items[:size], request, len(items) > size)
+
+    def prune_tombstones(self, deleted_before: int) -> int:
+        p = self.dialect.param
+        sql = f"DELETE FROM tombstones WHERE deleted_at < {p}"
+        return int(self._conn.execute(sql, (deleted_before,)).rowcount)
+
+    def overlaps_outside_family(self, network: int, prefix_len: int, family_sid: str) -> bool:
+        # Networks nest or are disjoint, so an overlapping network either starts inside
+        # ours with a prefix at least as long (one index range), or contains ours: then
+        # it is ours masked to its own, shorter, prefix (one index probe per length).
+        # The family's accounts are read once (the subquery is not correlated); a row
+        # is then judged from the index alone (network, prefix_len, account_sid).
+        p = self.dialect.param
+        foreign = (
+            "SELECT 1 FROM source_ip_mappings m WHERE m.account_sid NOT IN "
+            f"(SELECT sid FROM accounts WHERE owner_account_sid = {p}) AND "
+        )
+        last = network | ((1 << (32 - prefix_len)) - 1)
+        inside = f"m.network BETWEEN {p} AND {p} AND m.prefix_len >= {p}"
+        if self._exists(foreign + inside, [family_sid, network, last, prefix_len]):
+            return True
+        if prefix_len == 0:
+            return False
+        probes = " OR ".join([f"(m.network = {p} AND m.prefix_len = {p})"] * prefix_len)
+        params: list[Any] = [family_sid]
+        for length in range(prefix_len):
+            params += [network & ~((1 << (32 - length)) - 1) & 0xFFFFFFFF, length]
+        return self._exists(f"{foreign}({probes})", params)
+
+    def _exists(self, query: str, params: list[Any]) -> bool:
+        return self._conn.execute(query + " LIMIT 1", params).fetchone() is not None
 
     def get_setting(self, key: str) -> str | None:
         p = self.dialect.param
