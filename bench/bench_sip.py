@@ -325,6 +325,7 @@ def report(runs: dict[Key, list[Run]], args: argparse.Namespace) -> bool:
             print("| " + " | ".join(cells) + " |")
             for error in sorted({r.error for r in server_runs if r.error}):
                 print(f"|  |  |  | {server} | error: {error} |  |  |  |  |")
+                met = False
             if server == "sipmap" and method == "options" and rate >= TARGET_RATE:
                 met &= bool(results) and all(r.lost == 0 for r in results)
         if ratios and not busy:

@@ -5,12 +5,14 @@ of Kamailio's address file (one permissions group per SIP domain)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sip_kamailio import Entry
+from sipmap import keyfile
 from sipmap.core.models import (
     AclMapping,
     IpAccessControlList,
@@ -113,9 +115,12 @@ def table_rows(table: Table, account_sid: str) -> list[Model]:
 
 
 async def _build(table: Table, db: Path, account_sid: str, auth_token: str) -> None:
+    # The key serve will use: the same variable, else the key file beside the database.
+    key = keyfile.resolve(str(db), None, os.environ.get(keyfile.ENV_VAR) or None)
     store = open_store(db)
     try:
-        await Service(Context(store)).accounts.ensure_bootstrap(account_sid, auth_token)
+        service = Service(Context(store, credential_key=key))
+        await service.accounts.ensure_bootstrap(account_sid, auth_token)
         rows = table_rows(table, account_sid)
 
         def insert_all(tx: Tx) -> None:
