@@ -70,15 +70,16 @@ NOT_RUN = {
     "text": "output or a message shown, not code (a JSON line is checked against the "
     "output of the block before it)",
     "kamailio": "a Kamailio routing-script fragment; Kamailio is not a test dependency",
-    "synopsis": "variants of a long-running command (a server, a SIP peer) shown side by side; "
-    "the README's serve command is run, and tests/sip runs the SIPp scenarios",
+    "synopsis": "SIP peers (SIPp) shown side by side, each a long-running command against a "
+    "provisioned edge; tests/sip/test_sipp.py runs the same scenarios. (A block of "
+    "`sipmap serve` variants is `sh`: each line is started, checked and stopped.)",
 }
-FENCE = re.compile(r"^```([a-z]*)\n(.*?)^```$", re.S | re.M)
+FENCE = re.compile(r"^```([a-z][a-z ]*)?\n(.*?)^```$", re.S | re.M)
 DOCS = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
 
 
 def blocks(name: str) -> list[tuple[str, str]]:
-    return [(m.group(1), m.group(2)) for m in FENCE.finditer(read(name))]
+    return [(m.group(1) or "", m.group(2)) for m in FENCE.finditer(read(name))]
 
 
 def test_every_block_says_its_kind() -> None:
@@ -103,22 +104,44 @@ class Session:
         )  # fmt: skip
         self.serve_line = serve
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SIPMAP_", "TWILIO_"))}
-        self.process = subprocess.Popen(
-            # The SIP edge's default 5060 may be taken on this machine: a free port stands in.
-            ["bash", "-c", f"exec {self.local(serve)} --sip-port {self.sip_port}"], cwd=folder,
-            env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        self.process = self.launch(serve, env)
         assert self.process.stdout is not None
         first = self.process.stdout.readline()
         export = self.process.stdout.readline().strip()
         assert first.startswith("Created account AC"), first + self.process.stderr.read()
         assert re.fullmatch(r"export TWILIO_ACCOUNT_SID=AC\w{32} TWILIO_AUTH_TOKEN=\w+", export)
         self.env = {**env, **dict(kv.split("=", 1) for kv in export.split()[1:])}
-        wait_until_up(f"http://127.0.0.1:{self.port}/health")
+        wait_until_up(f"http://127.0.0.1:{self.port}/health", self.process)
 
     def local(self, code: str) -> str:
         return code.replace("8080", str(self.port)).replace("5060", str(self.sip_port))
+
+    def launch(self, line: str, env: dict[str, str]) -> subprocess.Popen[str]:
+        """A `sipmap serve` line, on free ports (this machine runs other suites too)."""
+        command = self.local(line.split("#")[0].strip())
+        if "--port" not in command:
+            command += f" --port {self.port}"
+        if "--sip-port" not in command:
+            command += f" --sip-port {self.sip_port}"
+        return subprocess.Popen(
+            ["bash", "-c", f"exec {command}"], cwd=self.folder, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    def serve_and_stop(self, line: str) -> None:
+        """A documented way to start the server starts it; Ctrl+C stops it (exit 0)."""
+        session, self.port, self.sip_port = (self.port, self.sip_port), free_port(), free_sip_port()
+        line = re.sub(r"--sip-port [1-9]\d*", f"--sip-port {self.sip_port}", line)
+        try:
+            process = self.launch(line, self.env)
+            try:
+                wait_until_up(f"http://127.0.0.1:{self.port}/health", process)
+            finally:
+                process.send_signal(signal.SIGINT)
+                _, stderr = process.communicate(timeout=60)
+            assert process.returncode == 0 and "Traceback" not in stderr, (line, stderr)
+        finally:
+            self.port, self.sip_port = session
 
     def run_sh(self, name: str, code: str) -> str:
         lines = code.splitlines()
@@ -126,7 +149,9 @@ class Session:
             check_install(code)
             return ""
         if any("sipmap serve" in line for line in lines):
-            assert code.strip() == self.serve_line  # the command this session runs
+            for line in lines:  # each line starts a server, as its comment says
+                if line.strip() != self.serve_line:  # that one is this session's server
+                    self.serve_and_stop(line)
             return ""
         if any(line.startswith(".venv/bin/python bench/") for line in lines):
             check_bench(code)
@@ -160,8 +185,9 @@ class Session:
         return self.process.returncode, stderr
 
 
-def wait_until_up(url: str) -> None:
+def wait_until_up(url: str, process: subprocess.Popen[str]) -> None:
     for _ in range(400):
+        assert process.poll() is None, process.communicate()
         try:
             with urllib.request.urlopen(url, timeout=1) as answer:
                 if answer.status == 200:

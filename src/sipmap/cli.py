@@ -22,6 +22,7 @@ from .core.paging import MAX_PAGE_SIZE, PageRequest
 from .exits import Exit, Failure
 from .recognize.recognizer import INVALID_SOURCE_IP
 from .service import Context, Principal, Service
+from .service.credentials import CredentialKeyMismatch
 from .settings import ENVIRONMENT, SERVE_SETTINGS, Setting
 from .store.base import Store
 from .store.open import StoreUnavailable, open_store, shown
@@ -68,7 +69,7 @@ def _add(parser: argparse.ArgumentParser, setting: Setting) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sipmap",
-        description="Twilio-compatible Source IP Mappings: the REST API and recognition.",
+        description="Twilio-compatible Source IP Mappings: REST API, recognition and SIP edge.",
         epilog="Environment: "
         + "; ".join(f"{s.env}: {s.help}" for s in ENVIRONMENT)
         + " Exit codes: "
@@ -184,16 +185,31 @@ async def _account(service: Service, sid: str, flag: str) -> Any:
         raise Failure(Exit.REFUSED, f"{flag} {sid}: no such account") from None
 
 
+def _credential_key(args: argparse.Namespace) -> bytes:
+    try:
+        env = os.environ.get(keyfile.ENV_VAR) or None
+        return keyfile.resolve(args.db, args.credential_key_file, env)
+    except keyfile.KeyFileError as error:
+        raise Failure(Exit.USAGE, str(error)) from None
+
+
 async def _operate(args: argparse.Namespace) -> int:
+    if hasattr(args, "credential_key_file"):
+        try:  # a PostgreSQL URL without a key: said before anything is opened
+            env = os.environ.get(keyfile.ENV_VAR) or None
+            keyfile.check_given(args.db, args.credential_key_file, env)
+        except keyfile.KeyFileError as error:
+            raise Failure(Exit.USAGE, str(error)) from None
     store = _open(args)
     context = Context(store)
-    if hasattr(args, "credential_key_file"):  # a command that stores a credential
-        env = os.environ.get(keyfile.ENV_VAR) or None
+    if hasattr(args, "credential_key_file"):
+        # A command that stores a credential needs the key; only once the database is
+        # known to be usable, so a mistaken --db leaves no key file behind.
         try:
-            context.credential_key = keyfile.resolve(args.db, args.credential_key_file, env)
-        except keyfile.KeyFileError as error:
+            context.credential_key = _credential_key(args)
+        except Failure:
             await store.close()
-            raise Failure(Exit.USAGE, str(error)) from None
+            raise
     service = Service(context)
     try:
         if args.command == "recognize":
@@ -244,6 +260,8 @@ def _run(args: argparse.Namespace) -> int:
         return serve(args, **env)
     try:
         return asyncio.run(_operate(_canonical_sids(args)))
+    except CredentialKeyMismatch as error:
+        raise Failure(Exit.USAGE, error.message) from None
     except ServiceError as error:  # a rule the service applies (e.g. a quota)
         raise Failure(Exit.REFUSED, error.message) from None
 

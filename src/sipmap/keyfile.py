@@ -8,10 +8,13 @@ it, so a copy of the database alone cannot be used to test guesses of a token.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import stat
 from pathlib import Path
+
+log = logging.getLogger("sipmap.keyfile")
 
 KEY_BYTES = 32
 ENV_VAR = "SIPMAP_CREDENTIAL_KEY"
@@ -40,17 +43,24 @@ def parse_key(text: str, where: str) -> bytes:
     return key
 
 
+def check_given(db: str, key_file: str | None, env_value: str | None) -> None:
+    """Raise KeyFileError if no key is given where none can be made (PostgreSQL); touches
+    nothing, so it can run before anything else."""
+    if not env_value and not key_file and default_key_file(db) is None:
+        raise KeyFileError(
+            "a PostgreSQL database needs --credential-key-file or SIPMAP_CREDENTIAL_KEY, "
+            "the same on every node sharing it (see docs/security.md)"
+        )
+
+
 def resolve(db: str, key_file: str | None, env_value: str | None) -> bytes:
     """The credential key for `db`: SIPMAP_CREDENTIAL_KEY, else the key file (the
     given one, else the default beside a SQLite file, created on first use)."""
     if env_value:
         return parse_key(env_value, ENV_VAR)
+    check_given(db, key_file, env_value)
     path = Path(key_file) if key_file else default_key_file(db)
-    if path is None:
-        raise KeyFileError(
-            "a PostgreSQL database needs --credential-key-file or SIPMAP_CREDENTIAL_KEY, "
-            "the same on every node sharing it (see docs/security.md)"
-        )
+    assert path is not None  # check_given: only PostgreSQL has no default file
     if not path.exists():
         if key_file:  # a named file that is missing is a mistake, not a first start
             raise KeyFileError(f"credential key file {path} does not exist")
@@ -87,6 +97,7 @@ def _create(path: Path) -> bytes:
         except FileExistsError:
             return _read(path)
         _sync_directory(path.parent)
+        log.warning("created credential key file %s: back it up, apart from the database", path)
         return key
     except OSError as error:
         raise KeyFileError(f"cannot create credential key file {path}: {error.strerror}") from None

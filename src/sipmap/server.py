@@ -77,21 +77,23 @@ class _Server(uvicorn.Server):
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port, or a Failure saying why there cannot be one."""
+    """The HTTP API's listening socket, or a Failure naming the flag and saying why not."""
+    sock = None
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
         sock = socket.socket(family, kind, proto)
-    except OSError as error:
-        raise Failure(Exit.LISTEN, f"cannot listen on {host}:{port}: {error.strerror}") from None
-    try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         sock.listen(2048)
     except OSError as error:
-        sock.close()
-        raise Failure(Exit.LISTEN, f"cannot listen on {host}:{port}: {error.strerror}") from None
+        if sock is not None:
+            sock.close()
+        reason = error.strerror or str(error)
+        raise Failure(
+            Exit.LISTEN, f"--port {port}: cannot listen on {host}:{port}: {reason}"
+        ) from None
     return sock
 
 
@@ -138,6 +140,7 @@ async def _main(
     gc.set_threshold(*GC_THRESHOLDS)
     try:
         check_bootstrap_environment(account_sid, auth_token)
+        keyfile.check_given(args.db, args.credential_key_file, credential_key)
     except ValueError as error:
         raise Failure(Exit.USAGE, str(error)) from None
     sockets, sip_sockets, sip_config = _listen(args)
@@ -151,6 +154,8 @@ async def _main(
             raise Failure(Exit.DATABASE, f"--db {shown(args.db)}: {error}") from None
         try:
             try:
+                # After the sockets and the store: a taken port or a mistaken --db ends
+                # start-up before a key file is created.
                 key = keyfile.resolve(args.db, args.credential_key_file, credential_key)
             except keyfile.KeyFileError as error:
                 raise Failure(Exit.USAGE, str(error)) from None

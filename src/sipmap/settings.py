@@ -171,7 +171,14 @@ SERVE_SETTINGS = (
         None,
         "Address the SIP edge listens on (UDP and TCP); by default the --host value.",
     ),
-    Setting("sip_port", "--sip-port", 5060, "UDP and TCP port of the SIP edge; 0 disables it."),
+    Setting(
+        "sip_port",
+        "--sip-port",
+        5060,
+        "UDP and TCP port of the SIP edge; 0 disables it.",
+        minimum=0,
+        maximum=65535,
+    ),
     Setting(
         "sip_upstream",
         "--sip-upstream",
@@ -192,6 +199,13 @@ SERVE_SETTINGS = (
         "Stay silent to requests from unrecognised sources instead of answering 403/404.",
     ),
     Setting(
+        "sip_unrecognized_answers",
+        "--sip-unrecognized-answers",
+        500,
+        "Answers (403/404) a second to unrecognised UDP sources; beyond it they are "
+        "dropped unparsed, so a flood cannot take the CPU from recognised traffic.",
+    ),
+    Setting(
         "sip_max_message",
         "--sip-max-message",
         65536,
@@ -203,12 +217,14 @@ SERVE_SETTINGS = (
         "--sip-tcp-idle-timeout",
         120,
         "Seconds a SIP TCP connection may stay silent before it is closed.",
+        minimum=1,
     ),
     Setting(
         "sip_tcp_max_connections",
         "--sip-tcp-max-connections",
         5000,
         "SIP TCP connections open at once; beyond it new ones are closed at once.",
+        minimum=1,
     ),
 )
 

@@ -6,8 +6,8 @@
         client = twilio_client(server)
         client.voice.v1.ip_records.create(ip_address="10.0.0.1")
 
-The server is a real `sipmap serve` process on a free loopback port, with fixed
-bootstrap credentials; the SDK is the official `twilio` package, unmodified, given
+The server is a real `sipmap serve` process on a free loopback port (and its SIP
+edge on another, `server.sip_port`), with fixed bootstrap credentials; the SDK is the official `twilio` package, unmodified, given
 an HTTP client that sends `*.twilio.com` requests to the server instead.
 """
 
@@ -81,6 +81,17 @@ class RunningServer:
 PORT_ATTEMPTS = 3
 
 
+def _given_sip_port(args: Sequence[str]) -> int | None:
+    """The SIP port `--sip-port N` or `--sip-port=N` in serve arguments, if any."""
+    port = None
+    for i, arg in enumerate(args):
+        if arg == "--sip-port" and i + 1 < len(args):
+            port = int(args[i + 1])
+        elif arg.startswith("--sip-port="):
+            port = int(arg.split("=", 1)[1])
+    return port
+
+
 def start_server(
     db: str | Path,
     *extra_args: str,
@@ -98,13 +109,13 @@ def start_server(
     another command (say, `prlimit --nofile=1024 --`)."""
     # A port found free can be taken by another process before the server binds it;
     # then (exit status 5, and only for ports chosen here) try again with new ones.
-    chosen = port is None and sip_port is None and "--sip-port" not in extra_args
+    given = _given_sip_port(extra_args)
+    chosen = port is None and sip_port is None and given is None
     attempts = PORT_ATTEMPTS if chosen else 1
     for attempt in range(attempts):
         listen_port = port or free_port()
-        if "--sip-port" in extra_args:
-            edge_port = int(extra_args[list(extra_args).index("--sip-port") + 1])
-            args = extra_args
+        if given is not None:
+            edge_port, args = given, extra_args
         else:
             edge_port = free_sip_port() if sip_port is None else sip_port
             args = (*extra_args, "--sip-port", str(edge_port))

@@ -282,7 +282,10 @@ def test_the_credential_key_lives_beside_the_database_not_in_it(tmp_path: Path) 
     assert key_file.read_text().strip() not in db.read_bytes().decode("latin-1")
     # Another key is refused in one line, by the operator commands and by serve.
     other = {"SIPMAP_CREDENTIAL_KEY": "ab" * 32}
-    for args in (["keys", "create", "--account", top["sid"]], ["serve", "--port", "1"]):
+    for args in (
+        ["keys", "create", "--account", top["sid"]],
+        ["serve", "--port", "0", "--sip-port", "0"],
+    ):
         result = sipmap(*args, "--db", str(db), env=other)
         assert result.returncode != 0
         assert result.stderr.startswith("error: the credential key does not match"), result.stderr

@@ -64,7 +64,12 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], Exit, str]] = {
             Exit.DATABASE,
             "/no/such/dir does not exist",
         )
-        for command in ("serve --port 0", f"recognize {IP}", "accounts list", "accounts create")
+        for command in (
+            "serve --port 0 --sip-port 0",
+            f"recognize {IP}",
+            "accounts list",
+            "accounts create",
+        )
     },
     **{
         f"{command}-directory": (
@@ -72,7 +77,12 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], Exit, str]] = {
             Exit.DATABASE,
             "is a directory, not a database file",
         )
-        for command in ("serve --port 0", f"recognize {IP}", "accounts list", "accounts create")
+        for command in (
+            "serve --port 0 --sip-port 0",
+            f"recognize {IP}",
+            "accounts list",
+            "accounts create",
+        )
     },
     **{
         f"{command}-not-a-database": (
@@ -81,7 +91,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], Exit, str]] = {
             "is not an SQLite database",
         )
         for command in (
-            "serve --port 0",
+            "serve --port 0 --sip-port 0",
             f"recognize {IP}",
             "accounts list",
             f"keys create --account {ACCOUNT_SID}",
@@ -101,7 +111,10 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], Exit, str]] = {
         )
     },
     "postgres-unreachable": (
-        lambda t: ["serve", "--port", "0", "--db", f"postgresql://u:pw@127.0.0.1:{free_port()}/x"],
+        lambda t: [
+            *("serve", "--port", "0", "--sip-port", "0", "--credential-key-file", str(t / "key")),
+            *("--db", f"postgresql://u:pw@127.0.0.1:{free_port()}/x"),
+        ],
         Exit.DATABASE,
         "connection failed",
     ),
@@ -167,7 +180,7 @@ def test_a_read_only_database_is_refused_before_anything_starts(tmp_path: Path) 
     db = make_db(tmp_path / "ro.db")
     before = db.read_bytes()
     with read_only(db):
-        for args in (["serve", "--port", "0"], ["accounts", "create"], ["keys", "create",
+        for args in (["serve", "--port", "0", "--sip-port", "0"], ["accounts", "create"], ["keys", "create",
                      "--account", ACCOUNT_SID]):  # fmt: skip
             result = sipmap(*args, "--db", str(db))
             assert result.returncode == Exit.DATABASE, result.stderr
@@ -186,10 +199,15 @@ def test_a_taken_port_fails_before_credentials_are_printed(tmp_path: Path) -> No
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = sipmap("serve", "--port", str(port), "--db", str(tmp_path / "s.db"))
+        result = sipmap(
+            "serve", "--port", str(port), "--sip-port", "0", "--db", str(tmp_path / "s.db")
+        )
     assert result.returncode == Exit.LISTEN
-    assert result.stderr == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    assert result.stderr == (
+        f"error: --port {port}: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )
     assert result.stdout == ""
+    assert not (tmp_path / "s.db").exists()  # the port is checked before the store is opened
 
 
 def test_a_closed_pipe_ends_the_listing_quietly(tmp_path: Path) -> None:

@@ -102,9 +102,15 @@ def test_a_database_from_before_the_key_is_upgraded_in_place(tmp_path: Path) -> 
         asyncio.run(_login(db, KEY, SID, token + "x"))
 
 
-def test_the_default_key_file_is_created_beside_the_database_0600(tmp_path: Path) -> None:
+def test_the_default_key_file_is_created_beside_the_database_0600(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     db = str(tmp_path / "s.db")
-    key = keyfile.resolve(db, None, None)
+    with caplog.at_level("WARNING", logger="sipmap.keyfile"):
+        key = keyfile.resolve(db, None, None)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"created credential key file {db}.key: back it up, apart from the database"
+    ]
     path = Path(db + ".key")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.read_text().strip() == key.hex()

@@ -8,6 +8,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -153,17 +154,28 @@ def test_slowloris_is_cut_off_while_others_are_served(server: RunningServer) -> 
         assert closed, "a message trickling in forever was never cut off"
 
 
+def open_idle(server: RunningServer, sources: list[str], each: int) -> list[socket.socket]:
+    idle = []
+    for source in sources:
+        for _ in range(each):
+            sock = socket.create_connection(("127.0.0.1", server.sip_port), 10, (source, 0))
+            sock.settimeout(10)
+            idle.append(sock)
+    return idle
+
+
+def dropped(before: dict[Any, float], after: dict[Any, float], reason: str) -> float:
+    key = ("sipmap_sip_dropped_total", (("reason", reason),))
+    return after.get(key, 0) - before.get(key, 0)
+
+
 def test_thousands_of_idle_connections(server: RunningServer) -> None:
     before = scrape(server)
-    idle: list[socket.socket] = []
+    # 1,000 connections from 50 sources, 20 each: under the share one source may hold
+    # (30, a tenth of the cap of 300), over the cap in all.
+    idle = open_idle(server, [f"127.0.1.{n}" for n in range(1, 51)], 20)
     try:
-        for _ in range(1000):
-            sock = socket.socket()
-            sock.settimeout(10)
-            sock.connect(("127.0.0.1", server.sip_port))
-            idle.append(sock)
-        # over the cap (300): closed by the edge; the rest open and idle. Meanwhile a
-        # UDP request, and the HTTP API, are answered.
+        # Meanwhile a UDP request, and the HTTP API, are answered.
         with udp_client() as sock:
             sock.sendto(options(sock.getsockname()[1]), ("127.0.0.1", server.sip_port))
             assert status_of(sock.recv(65536)) == 200
@@ -175,14 +187,25 @@ def test_thousands_of_idle_connections(server: RunningServer) -> None:
         for sock in idle:
             sock.close()
     after = scrape(server)
-
-    def dropped(reason: str) -> float:
-        key = ("sipmap_sip_dropped_total", (("reason", reason),))
-        return after.get(key, 0) - before.get(key, 0)
-
     # Each was closed either at once (over the cap) or after the idle timeout.
-    assert dropped("connection_limit") > 0
-    assert dropped("connection_limit") + dropped("tcp_idle_timeout") >= len(idle)
+    assert dropped(before, after, "connection_limit") > 0
+    closed_by_edge = dropped(before, after, "connection_limit") + dropped(
+        before, after, "tcp_idle_timeout"
+    )
+    assert closed_by_edge >= len(idle)
+
+
+def test_one_source_gets_a_share_of_the_connections(server: RunningServer) -> None:
+    before = scrape(server)
+    idle = open_idle(server, ["127.0.2.1"], 100)
+    try:
+        assert sum(1 for sock in idle if sock.recv(1) == b"") == len(idle)
+    finally:
+        for sock in idle:
+            sock.close()
+    after = scrape(server)
+    assert dropped(before, after, "connection_limit_per_source") > 0
+    assert dropped(before, after, "connection_limit") == 0
 
 
 def test_free_sip_port_is_free_on_both() -> None:
@@ -227,3 +250,32 @@ def test_ipv6_udp_and_tcp(tmp_path: Path) -> None:
                 answer = parse_datagram(sock.recv(65536))
             assert isinstance(answer, Response) and answer.status == 403
             assert answer.get("X-Twilio-Error") == expected
+
+
+@pytest.mark.parametrize(
+    ("option", "reason"),
+    [
+        ("--sip-drop-unrecognized", "unrecognized"),
+        ("--sip-unrecognized-answers=0", "shed_unrecognized"),
+    ],
+)
+def test_unrecognised_udp_dropped_unanswered(tmp_path: Path, option: str, reason: str) -> None:
+    with sipmap_server(tmp_path / "db.sqlite", option) as quiet:
+        domain = provision(quiet).domain.domain_name
+        before = scrape(quiet)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.3", 0))
+            sock.settimeout(10)
+            port = sock.getsockname()[1]
+            unrecognised = options(port).replace(ALLOWED.encode(), b"127.0.0.3")
+            for _ in range(5):
+                sock.sendto(unrecognised, ("127.0.0.1", quiet.sip_port))
+            # Then a request naming the domain: recognised (outside its ACL, so 403 with
+            # 32201), and the first thing this socket gets back.
+            by_name = unrecognised.replace(b"sip:127.0.0.1", f"sip:bob@{domain}".encode())
+            sock.sendto(by_name, ("127.0.0.1", quiet.sip_port))
+            answer = parse_datagram(sock.recv(65536))
+        assert isinstance(answer, Response) and answer.status == 403
+        assert answer.get("X-Twilio-Error") == NOT_IN_ACL_ERROR
+        after = scrape(quiet)
+        assert dropped(before, after, reason) == 5

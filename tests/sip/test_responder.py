@@ -260,30 +260,64 @@ def test_in_dialog_from_others_is_recognised_then_sent_upstream() -> None:
     assert statuses(handle(bye, ip=UNMAPPED_IP, upstream=UPSTREAM)) == [403]
 
 
-def test_responses_are_relayed_back_by_via() -> None:
-    forwarded = request_of(handle(invite(), upstream=UPSTREAM)[1])
+def answer_to(forwarded: Request, status: int = 180, reason: str = "Ringing") -> bytes:
     lines = [f"{n}: {v}" for n, v in forwarded.headers if n in ("Via", "From", "Call-ID", "CSeq")]
     lines.append("To: <sip:x@h>;tag=uas")
-    response = "SIP/2.0 180 Ringing\r\n" + "\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n"
-    message = parse_datagram(response.encode())
+    return (
+        f"SIP/2.0 {status} {reason}\r\n" + "\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def test_responses_are_relayed_back_by_via() -> None:
+    r = responder(upstream=UPSTREAM)
+    forwarded = request_of(r.handle(parse_datagram(invite()), Source(ALLOWED_IP, 5061, "udp"))[1])  # type: ignore[arg-type]
+    message = parse_datagram(answer_to(forwarded))
     assert message is not None
-    [action] = responder(upstream=UPSTREAM).handle(message, Source(UPSTREAM.host, 5080, "udp"))
+    [action] = r.handle(message, Source(UPSTREAM.host, 5080, "udp"))
     assert isinstance(action, Forward) and action.kind == "response"
     assert action.target == Target(ALLOWED_IP, 5061, "udp")
     relayed = parse_datagram(action.data)
     assert isinstance(relayed, Response) and relayed.status == 180
     vias = [v for n, v in relayed.headers if n == "Via"]
     assert len(vias) == 1 and "z9hG4bK-1" in vias[0]
-    # the same response from anyone else, or not via us, goes nowhere
-    stranger = responder(upstream=UPSTREAM).handle(message, Source(UNMAPPED_IP, 5080, "udp"))
-    assert stranger == [Drop("response_from_stranger")]
-    other = parse_datagram(
-        response.replace("127.0.0.1:5060;branch", "127.0.0.1:5999;branch").encode()
-    )
-    assert other is not None
-    assert responder(upstream=UPSTREAM).handle(other, Source(UPSTREAM.host, 5080, "udp")) == [
-        Drop("response_not_ours")
+
+
+def test_forged_responses_are_not_relayed() -> None:
+    r = responder(upstream=UPSTREAM)
+    forwarded = request_of(r.handle(parse_datagram(invite()), Source(ALLOWED_IP, 5061, "udp"))[1])  # type: ignore[arg-type]
+    genuine = answer_to(forwarded)
+    upstream = Source(UPSTREAM.host, 5080, "udp")
+    forgeries = [
+        genuine.replace(b"branch=z9hG4bKsm", b"branch=z9hG4bKsmf", 1),  # a branch we never made
+        genuine.replace(b"received=127.0.0.2", b"received=192.0.2.66"),  # a victim below us
+        genuine.replace(b"Call-ID: call-1", b"Call-ID: call-2"),
+        genuine.replace(b"CSeq: 1 INVITE", b"CSeq: 2 INVITE"),
     ]
+    for forged in forgeries:
+        assert forged != genuine
+        message = parse_datagram(forged)
+        assert message is not None
+        assert r.handle(message, upstream) == [Drop("response_not_ours")], forged
+    # keyed: another edge (another secret) does not take this edge's responses
+    other = Responder(EdgeConfig("127.0.0.1", 5060, UPSTREAM, secret=b"other"), recognize)
+    assert other.handle(parse_datagram(genuine), upstream) == [Drop("response_not_ours")]  # type: ignore[arg-type]
+
+
+def test_bye_from_the_upstream_and_the_callers_answer() -> None:
+    # The caller is a TCP client: the BYE goes to its Contact over TCP, with a TCP Via,
+    # and its 200 comes back from the caller (not the upstream) and is relayed.
+    r = responder(upstream=UPSTREAM)
+    bye = invite(method="BYE", uri="sip:alice@127.0.0.2:5061;transport=tcp", body=b"",
+                 via="SIP/2.0/UDP 127.0.0.9:5080;branch=z9hG4bK-uas-bye", to_tag=";tag=uas",
+                 extra="Route: <sip:127.0.0.1:5060;lr>\n")  # fmt: skip
+    [action] = r.handle(parse_datagram(bye), Source(UPSTREAM.host, 5080, "udp"))  # type: ignore[arg-type]
+    assert isinstance(action, Forward) and action.target == Target("127.0.0.2", 5061, "tcp")
+    request = request_of(action)
+    assert (request.get("Via") or "").startswith("SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bKsm")
+    ok = parse_datagram(answer_to(request, 200, "OK"))
+    assert ok is not None
+    [relayed] = r.handle(ok, Source("127.0.0.2", 40000, "tcp"))
+    assert isinstance(relayed, Forward) and relayed.target == Target("127.0.0.9", 5080, "udp")
 
 
 def test_tcp_client_is_answered_on_its_connection() -> None:

@@ -85,14 +85,15 @@ def sipp(scenario: Path, source: str, port: int, transport: str, cwd: Path,
 
 def finish(text: str) -> str:
     """SIPp refuses variables assigned and never used: the regexp checks' ones are."""
-    names = sorted(set(re.findall(r'assign_to="(\w+)"', text)))
+    found = re.findall(r'assign_to="([\w,]+)"', text)
+    names = sorted({name for names in found for name in names.split(",")})
     used = f'  <Reference variables="{",".join(names)}"/>\n' if names else ""
     return text.replace("</scenario>", used + "</scenario>")
 
 
 def check(process: subprocess.Popen[str], cwd: Path) -> None:
     _, stderr = process.communicate(timeout=60)
-    logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(cwd.glob("*.log")))
+    logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(cwd.rglob("*.log")))
     assert process.returncode == 0, f"sipp exited {process.returncode}: {stderr}\n{logs}"
 
 
@@ -188,6 +189,17 @@ def test_deleted_mapping_is_403_at_once(tmp_path: Path) -> None:
 def test_call_through_the_edge_to_the_upstream(
     tmp_path: Path, transport: str, upstream_transport: str
 ) -> None:
+    call(tmp_path, transport, upstream_transport, "uac_call.xml", "uas_call.xml")
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_the_upstream_hangs_up_through_the_edge(tmp_path: Path, transport: str) -> None:
+    call(tmp_path, transport, "udp", "uac_hungup.xml", "uas_hangup.xml")
+
+
+def call(tmp_path: Path, transport: str, upstream_transport: str, uac_file: str,
+         uas_file: str) -> None:  # fmt: skip
+    """A SIPp caller at 127.0.0.2, through an edge, to a SIPp UAS as the upstream."""
     uas_port = free_sip_port(UPSTREAM)
     upstream = f"{UPSTREAM}:{uas_port}"
     if upstream_transport == "tcp":
@@ -195,7 +207,7 @@ def test_call_through_the_edge_to_the_upstream(
     with sipmap_server(tmp_path / "db.sqlite", "--sip-upstream", upstream) as server:
         setup = provision(server)
         edge = f"127.0.0.1:{server.sip_port}"
-        uas = (SCENARIOS / "uas_call.xml").read_text()
+        uas = (SCENARIOS / uas_file).read_text()
         uas = uas.replace("DOMAIN_RE", re.escape(setup.domain.domain_name)).replace("EDGE", edge)
         uas = uas.replace("SIP/2\\.0/UDP", f"SIP/2\\.0/{upstream_transport.upper()}")
         uas = uas.replace("ACCOUNT_SID", server.account_sid)
@@ -203,7 +215,7 @@ def test_call_through_the_edge_to_the_upstream(
         uas = uas.replace("MAPPING_SID", setup.mappings[ALLOWED].sid)
         (tmp_path / "uas").mkdir()
         (tmp_path / "uas" / "uas.xml").write_text(finish(uas))
-        uac = (SCENARIOS / "uac_call.xml").read_text().replace("EDGE", edge)
+        uac = (SCENARIOS / uac_file).read_text().replace("EDGE", edge)
         (tmp_path / "uac").mkdir()
         (tmp_path / "uac" / "uac.xml").write_text(finish(uac))
         mode = "t1" if upstream_transport == "tcp" else "u1"
@@ -216,8 +228,11 @@ def test_call_through_the_edge_to_the_upstream(
         try:
             caller = sipp(tmp_path / "uac" / "uac.xml", ALLOWED, server.sip_port, transport,
                           tmp_path / "uac")  # fmt: skip
-            check(caller, tmp_path / "uac")
-            check(server_side, tmp_path / "uas")
+            caller.wait(60)
+            server_side.wait(60)
+            # Both logs on either failure: the cause is often on the other side.
+            check(caller, tmp_path)
+            check(server_side, tmp_path)
         finally:
             if server_side.poll() is None:
                 server_side.kill()
@@ -257,3 +272,8 @@ def test_metrics_count_what_the_edge_did(edge: Provisioned, tmp_path: Path) -> N
     assert delta("sipmap_sip_answered_total", status="403") == 1
     assert delta("sipmap_sip_dropped_total", reason="ack_unrecognized") == 1
     assert delta("sipmap_sip_recognition_seconds_count") == 3
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_a_cancelled_call_through_the_edge(tmp_path: Path, transport: str) -> None:
+    call(tmp_path, transport, "udp", "uac_cancel.xml", "uas_cancel.xml")

@@ -39,10 +39,11 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
 
 
 def _shm_locks(db: Path) -> list[str]:
-    """The POSIX locks this process holds on db's -shm file, from /proc/locks."""
+    """The POSIX locks this process holds on db's -shm file, from /proc/locks (without
+    each line's ordinal, which moves as other processes take and drop locks)."""
     inode = os.stat(f"{db}-shm").st_ino
     mine = f" {os.getpid()} "
-    return [line for line in Path("/proc/locks").read_text().splitlines()
+    return [" ".join(line.split()[1:]) for line in Path("/proc/locks").read_text().splitlines()
             if line.split()[5].endswith(f":{inode}") and mine in line]  # fmt: skip
 
 

@@ -157,9 +157,10 @@ class AccountService:
             principal = await self._verify(username, password)
         except AuthenticationFailed:
             # The username is the caller's text: repr'd and cut short, never the secret.
-            log.warning("failed login as %r from %s", who, source or "unknown address")
+            where = source or "an unknown address"
+            log.warning("failed login as %r from %s", who, where)
             if self.throttle.failed(source, who):
-                log.warning("holding back failed logins as %r or from %s", who, source)
+                log.warning("holding back failed logins as %r or from %s", who, where)
             raise
         self.throttle.succeeded(source, who)
         if len(self._verified) > 10_000:

@@ -6,10 +6,13 @@ silence with `drop_unrecognized`); recognised but outside the domain's ACLs → 
 X-Twilio-Error 32201; accepted → answered here (OPTIONS 200, or the configured final
 response without an upstream) or proxied statelessly to the upstream (RFC 3261 §16.11).
 
-Stateless proxying keeps no memory between messages: our Via's branch is a hash of the
-request's own top Via, Call-ID and CSeq number, so a CANCEL (and the ACK of a non-2xx
-answer) gets the INVITE's branch; responses find their way back by the Vias alone; and
-the To tag we add to our own final responses is a hash too, equal on retransmissions.
+Stateless proxying keeps no memory between messages: our Via's branch is a keyed hash
+(`EdgeConfig.secret`) of the request's top Via as we stamped it, its Call-ID and CSeq
+number, so a CANCEL (and the ACK of a non-2xx answer) gets the INVITE's branch; a
+response is relayed, by the Vias alone, only when its branch is that hash of the Via
+below ours, so nobody can use the edge to bounce forged responses at third parties;
+and the To tag we add to our own final responses is a hash too, equal on
+retransmissions.
 """
 
 from __future__ import annotations
@@ -96,6 +99,7 @@ class EdgeConfig:
     drop_unrecognized: bool = False
     # Request-URI / Route hosts that mean this edge (besides `host`)
     own_hosts: frozenset[str] = field(default_factory=frozenset)
+    secret: bytes = b""  # keys the Via branch hash (random per process in `serve`)
 
 
 def _digest(*parts: str) -> str:
@@ -125,8 +129,7 @@ class Responder:
         self.config = config
         self.recognize = recognize
         self._own = frozenset({config.host.lower(), *(h.lower() for h in config.own_hosts)})
-        transport = config.upstream.transport.upper() if config.upstream else "UDP"
-        self._via_prefix = f"SIP/2.0/{transport} {join_host_port(config.host, config.port)}"
+        self._sent_by = join_host_port(config.host, config.port)
         self._record_route = f"<sip:{join_host_port(config.host, config.port)};lr>"
 
     # -- entry points -------------------------------------------------------------
@@ -264,9 +267,19 @@ class Responder:
 
     # -- proxying ---------------------------------------------------------------------
 
-    def _prepare(self, request: Request, source: Source) -> tuple[list[Header], str] | Action:
-        """The request's headers with the top Via stamped, our Via on top and
-        Max-Forwards decremented; or the 483/400 answer instead."""
+    def _branch(self, below: str, call_id: str, cseq: str) -> str:
+        """Our branch over the Via below ours, the Call-ID and the CSeq number."""
+        number = cseq.split(" ", 1)[0]
+        digest = blake2b(
+            "\x00".join((below, call_id, number)).encode(), digest_size=10, key=self.config.secret
+        )
+        return BRANCH_PREFIX + digest.hexdigest()
+
+    def _prepare(
+        self, request: Request, source: Source, transport: str
+    ) -> tuple[list[Header], str] | Action:
+        """The request's headers with the top Via stamped, our Via (for `transport`) on
+        top and Max-Forwards decremented; or the 483/400 answer instead."""
         max_forwards = request.get("Max-Forwards")
         if max_forwards is None:
             hops = DEFAULT_MAX_FORWARDS
@@ -281,21 +294,21 @@ class Responder:
                 else self._answer(request, 483, source)
             )
         headers = list(request.headers)
-        top_value = ""
+        stamped = ""
         for index, (name, value) in enumerate(headers):
             if name == "Via":
                 values = split_commas(value)
-                top_value = values[0]
-                top = Via.parse(top_value)
+                top = Via.parse(values[0])
                 if top is None:
                     return Drop("malformed_via")
-                headers[index] = ("Via", ", ".join([str(_stamp(top, source)), *values[1:]]))
+                stamped = str(_stamp(top, source))
+                headers[index] = ("Via", ", ".join([stamped, *values[1:]]))
                 break
-        cseq_number = (request.get("CSeq") or "").split(" ", 1)[0]
-        branch = BRANCH_PREFIX + _digest(top_value, request.get("Call-ID") or "", cseq_number)
+        branch = self._branch(stamped, request.get("Call-ID") or "", request.get("CSeq") or "")
         headers = [(n, v) for n, v in headers if n != "Max-Forwards"]
         headers.insert(0, ("Max-Forwards", str(hops - 1)))
-        headers.insert(0, ("Via", f"{self._via_prefix};branch={branch}"))
+        ours = f"SIP/2.0/{transport.upper()} {self._sent_by};branch={branch}"
+        headers.insert(0, ("Via", ours))
         return headers, branch
 
     def _forward(
@@ -306,7 +319,7 @@ class Responder:
         upstream: Target,
         in_dialog: bool,
     ) -> Action:
-        prepared = self._prepare(request, source)
+        prepared = self._prepare(request, source, upstream.transport)
         if not isinstance(prepared, tuple):
             return prepared
         headers, _ = prepared
@@ -332,40 +345,37 @@ class Responder:
     def _forward_by_uri(self, request: Request, source: Source) -> Action:
         """An in-dialog request from the upstream: our Route popped, on to the next
         Route (loose routing) or else the Request-URI."""
-        prepared = self._prepare(request, source)
-        if not isinstance(prepared, tuple):
-            return prepared
-        headers, _ = prepared
-        pop_first_value(headers, "Route")
-        route = first(headers, "Route")
+        rest = list(request.headers)
+        pop_first_value(rest, "Route")
+        route = first(rest, "Route")
         next_hop = uri_of_name_addr(split_commas(route)[0]) if route else request.uri
         uri = SipUri.parse(next_hop)
         if uri is None or not _is_ip(uri.host):
             return Drop("unroutable")
         transport = "tcp" if (uri.param("transport") or "").lower() == "tcp" else "udp"
         target = Target(uri.host, uri.port or 5060, transport)
+        prepared = self._prepare(request, source, transport)
+        if not isinstance(prepared, tuple):
+            return prepared
+        headers, _ = prepared
+        pop_first_value(headers, "Route")
         data = serialize(Request(request.method, request.uri, headers, request.body))
         return Forward(data, target, "request")
 
     # -- responses -------------------------------------------------------------------
 
     def _relay(self, response: Response, source: Source) -> Action:
-        upstream = self.config.upstream
-        if upstream is None or source.ip != upstream.host:
-            return Drop("response_from_stranger")
+        """A response to a request we proxied, from whoever answered it (the upstream,
+        or a caller answering an in-dialog request): on along the Via below ours."""
         headers = list(response.headers)
         ours = Via.parse(pop_first_value(headers, "Via") or "")
-        if (
-            ours is None
-            or ours.host.lower() not in self._own
-            or ours.port != self.config.port
-            or not (ours.param("branch") or "").startswith(BRANCH_PREFIX)
-        ):
-            return Drop("response_not_ours")
         vias = _vias(headers)
         after = Via.parse(vias[0]) if vias else None
-        if after is None:
-            return Drop("response_no_via")
+        if ours is None or after is None:
+            return Drop("response_not_ours")
+        expected = self._branch(vias[0], response.get("Call-ID") or "", response.get("CSeq") or "")
+        if ours.param("branch") != expected or ours.host.lower() not in self._own:
+            return Drop("response_not_ours")
         host = after.param("received") or after.host
         rport = after.param("rport")
         port = int(rport) if rport and is_number(rport) else (after.port or 5060)

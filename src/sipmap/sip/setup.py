@@ -7,6 +7,7 @@ credential, so a taken port is a one-line error naming the flag (`StartupError`)
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 from ipaddress import ip_address
 
@@ -83,6 +84,8 @@ def edge_config(args: argparse.Namespace, sockets: list[socket.socket]) -> EdgeC
         raise StartupError(f"--sip-final-response {args.sip_final_response}: one of {codes}")
     if not 512 <= args.sip_max_message <= 1 << 20:
         raise StartupError("--sip-max-message: between 512 and 1048576 bytes")
+    if args.sip_unrecognized_answers < 0:
+        raise StartupError("--sip-unrecognized-answers: a number of answers a second, 0 or more")
     upstream = parse_upstream(args.sip_upstream) if args.sip_upstream else None
     bound = [sock.getsockname()[0] for sock in sockets]
     host = bound[0] if bound else args.sip_host
@@ -96,6 +99,7 @@ def edge_config(args: argparse.Namespace, sockets: list[socket.socket]) -> EdgeC
         final_response=args.sip_final_response,
         drop_unrecognized=args.sip_drop_unrecognized,
         own_hosts=frozenset({args.sip_host, *bound, socket.gethostname()}),
+        secret=os.urandom(16),
     )
 
 
@@ -108,4 +112,5 @@ def build_edge(
         max_message=args.sip_max_message,
         idle_timeout=args.sip_tcp_idle_timeout,
         max_connections=args.sip_tcp_max_connections,
+        unrecognized_answers=args.sip_unrecognized_answers,
     )

@@ -6,8 +6,9 @@ hostile:
 - UDP: one datagram, one bounded piece of work (parse, one recognition, one reply);
   the event loop reads a bounded batch per turn, so HTTP requests keep their turns.
   A datagram whose first line shows an unrecognised request is dropped unparsed with
-  --sip-drop-unrecognized, or once UNRECOGNISED_ANSWERS answers went out this second.
-- TCP: a connection cap (beyond it, new connections are closed at once); each
+  --sip-drop-unrecognized, or beyond `unrecognized_answers` answers a second.
+- TCP: a connection cap (beyond it, new connections are closed at once), and a
+  tenth of it per source IP; each
   connection buffers at most `max_message` bytes of an incomplete message; a message
   must complete within MESSAGE_TIMEOUT of its first byte and a connection that sends
   nothing for `idle_timeout` is closed (a sweep, not a timer per connection, so
@@ -33,11 +34,10 @@ MESSAGE_TIMEOUT = 10.0  # seconds from a message's first byte to its last (slowl
 # or the idle timeout if shorter
 WRITE_LIMIT = 1 << 20  # bytes queued for a peer that does not read
 SWEEP_INTERVAL = 1.0
-# Answers (403/404) to unrecognised UDP sources per second; beyond it they are dropped
-# unparsed (`shed_unrecognized`), so that a flood costs a first-line check per datagram
-# and recognised traffic and the API keep the CPU.
-UNRECOGNISED_ANSWERS = 2000
-PENDING_LIMIT = 256  # messages waiting for an outgoing TCP connection to open
+PENDING_LIMIT = 256
+# One source IP may hold at most this share of the connection cap, so that one tenant
+# cannot take every slot.
+PER_IP_SHARE = 10  # messages waiting for an outgoing TCP connection to open
 
 
 class Edge:
@@ -49,18 +49,24 @@ class Edge:
         max_message: int,
         idle_timeout: float,
         max_connections: int,
+        unrecognized_answers: int,
     ) -> None:
         self.responder = responder
         self.counters = counters
         self.max_message = max_message
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
+        # Answers (403/404) to unrecognised UDP sources a second; beyond it they are
+        # dropped unparsed (`shed_unrecognized`), so that a flood costs a first-line
+        # check per datagram and recognised traffic and the API keep the CPU.
+        self.unrecognized_answers = unrecognized_answers
         self._udp: dict[int, asyncio.DatagramTransport] = {}  # by address family
         self._servers: list[asyncio.Server] = []
         self.connections: dict[tuple[str, int], TcpConnection] = {}
         self._latest: dict[str, TcpConnection] = {}  # newest connection from each IP
+        self._per_ip: dict[str, int] = {}  # open connections by peer IP
         self._sweeper: asyncio.Task[None] | None = None
-        self._tokens = float(UNRECOGNISED_ANSWERS)
+        self._tokens = float(unrecognized_answers)
         self._refilled = 0.0
 
     async def start(self, sockets: list[socket.socket]) -> None:
@@ -116,11 +122,10 @@ class Edge:
         self.run(self.responder.handle(message, source, recognition), source, None)
 
     def _may_answer_unrecognised(self) -> bool:
-        """A token bucket: at most UNRECOGNISED_ANSWERS answers a second (bursts as big)."""
+        """A token bucket: `unrecognized_answers` a second, bursts as big."""
         now = asyncio.get_running_loop().time()
-        self._tokens = min(
-            UNRECOGNISED_ANSWERS, self._tokens + (now - self._refilled) * UNRECOGNISED_ANSWERS
-        )
+        rate = self.unrecognized_answers
+        self._tokens = min(rate, self._tokens + (now - self._refilled) * rate)
         self._refilled = now
         if self._tokens < 1:
             return False
@@ -185,15 +190,30 @@ class Edge:
     # -- TCP bookkeeping ---------------------------------------------------------------
 
     def register(self, connection: TcpConnection) -> bool:
-        if len(self.connections) >= self.max_connections and not connection.outgoing:
-            self.counters.count_dropped("connection_limit")
-            return False
+        ip = connection.peer[0]
+        if not connection.outgoing:
+            if len(self.connections) >= self.max_connections:
+                self.counters.count_dropped("connection_limit")
+                return False
+            if self._per_ip.get(ip, 0) >= max(1, self.max_connections // PER_IP_SHARE):
+                self.counters.count_dropped("connection_limit_per_source")
+                return False
+        connection.counted = True
+        self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
         self.connections[connection.peer] = connection
         self._latest[connection.peer[0]] = connection
         self.counters.connections.set(len(self.connections))
         return True
 
     def unregister(self, connection: TcpConnection) -> None:
+        ip = connection.peer[0]
+        if connection.counted:
+            connection.counted = False
+            left = self._per_ip.get(ip, 1) - 1
+            if left > 0:
+                self._per_ip[ip] = left
+            else:
+                self._per_ip.pop(ip, None)
         if self.connections.get(connection.peer) is connection:
             del self.connections[connection.peer]
         if self._latest.get(connection.peer[0]) is connection:
@@ -243,6 +263,7 @@ class TcpConnection(asyncio.Protocol):
         self.pending: list[bytes] = []  # written before an outgoing connection opened
         self.opening: asyncio.Task[None] | None = None
         self.closed = False
+        self.counted = False  # in the edge's per-IP count
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
