@@ -10,7 +10,6 @@ as UAS) is 127.0.0.9.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sipmap.testing import RunningServer, free_sip_port, sipmap_server, twilio_client
 
+from .peer import require_sipp
+
 SCENARIOS = Path(__file__).parent / "scenarios"
 ALLOWED, UNMAPPED, OUTSIDE, NO_ACL, UPSTREAM = (
     "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.9",
@@ -31,7 +32,10 @@ ALLOWED, UNMAPPED, OUTSIDE, NO_ACL, UPSTREAM = (
 NOT_IN_ACL = r"^ *32201 Authentication failure - source IP Address not in ACL$"
 _names = count()
 
-pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="never: .ci/run installs sipp")
+
+@pytest.fixture(scope="module", autouse=True)
+def _sipp() -> None:
+    require_sipp()
 
 
 @dataclass
