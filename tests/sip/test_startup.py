@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sipmap.exits import Exit
+from sipmap.sip.setup import UDP_RECEIVE_BUFFER, bind_sockets
 from sipmap.testing import free_port, free_sip_port
 
 
@@ -54,3 +55,16 @@ def test_bad_sip_option_is_one_line(tmp_path: Path, args: list[str], flag: str) 
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {flag}"), result.stderr
     assert result.stdout == ""
+
+
+def test_the_udp_socket_asks_for_a_large_receive_buffer() -> None:
+    """Linux grants twice what is asked, capped by net.core.rmem_max."""
+    sockets = bind_sockets("127.0.0.1", free_sip_port())
+    try:
+        udp = next(s for s in sockets if s.type == socket.SOCK_DGRAM)
+        cap = int(Path("/proc/sys/net/core/rmem_max").read_text())
+        granted = udp.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        assert granted == 2 * min(UDP_RECEIVE_BUFFER, cap)
+    finally:
+        for sock in sockets:
+            sock.close()
