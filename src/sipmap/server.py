@@ -202,7 +202,7 @@ async def _main(
                 header_timeout=args.header_timeout,
                 body_timeout=args.body_timeout,
                 keep_alive_timeout=args.keep_alive_timeout,
-                max_connections=fit_connections(args.max_connections),
+                max_connections=_fit_connections(args, sip_config is not None),
             )
             config = uvicorn.Config(
                 app,
@@ -274,6 +274,20 @@ def _feed_health(feed: ChangeFeed | None) -> Callable[[], dict[str, Any]] | None
     for name, documentation, read in gauges:
         Gauge(name, documentation, registry=REGISTRY).set_function(read)
     return lambda: {"change_feed": feed.status().as_dict()}
+
+
+def _fit_connections(args: argparse.Namespace, sip: bool) -> int:
+    """The HTTP connection cap, with the SIP edge's TCP cap (set on `args`) sharing one
+    open-file budget: an idle SIP client must not use up the descriptors HTTP needs."""
+    http_wanted: int = args.max_connections
+    wanted = http_wanted + (args.sip_tcp_max_connections if sip else 0)
+    total = fit_connections(wanted)
+    if total >= wanted:
+        return http_wanted
+    http = max(1, total * http_wanted // wanted)
+    if sip:
+        args.sip_tcp_max_connections = max(1, total - http)
+    return http
 
 
 async def _prune_tombstones(service: Service, lifetime: int) -> None:

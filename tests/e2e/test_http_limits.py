@@ -236,6 +236,35 @@ def test_idle_connections_beyond_the_open_file_limit_do_not_stop_new_clients(
         server.stop()
 
 
+def test_idle_sip_connections_do_not_use_up_the_descriptors_http_needs(tmp_path: Path) -> None:
+    """The SIP edge's TCP connections share the open-file budget with HTTP: 1,100 silent
+    SIP connections to a server limited to 1,024 open files leave the API serving."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1500:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+    server = start_server(
+        tmp_path / "db", "--sip-tcp-idle-timeout", "3600",
+        command_prefix=("prlimit", "--nofile=1024:1024", "--"),
+    )  # fmt: skip
+    idle: list[socket.socket] = []
+    try:
+        for n in range(1100):  # from 110 addresses: the edge also caps each source's share
+            source = (f"127.0.1.{n % 110 + 1}", 0)
+            idle.append(
+                socket.create_connection(
+                    ("127.0.0.1", server.sip_port), timeout=WAIT, source_address=source
+                )
+            )
+        for _ in range(20):
+            with server.http() as http:
+                assert http.get("/health").status_code == 200
+        assert len(list(Path(f"/proc/{server.process.pid}/fd").iterdir())) < 1024
+    finally:
+        for conn in idle:
+            conn.close()
+        server.stop()
+
+
 def test_requests_in_the_application_are_not_evicted(tmp_path: Path) -> None:
     """With every connection busy in the application, a new connection is refused
     instead of cutting off a request in progress."""
