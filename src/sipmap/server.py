@@ -178,15 +178,7 @@ async def _main(
             # Off the loop: at a million mappings the load takes a while. On PostgreSQL
             # the node then follows the change feed (the store's close stops it).
             await node.load()
-            if token is not None:
-                # Ready to paste into the shell the curl examples and SDK scripts run in.
-                print(
-                    f"Created account {account.sid}; its auth token is shown only now, keep it:\n"
-                    f"export TWILIO_ACCOUNT_SID={account.sid} TWILIO_AUTH_TOKEN={token}",
-                    flush=True,
-                )
-            else:
-                print(f"Bootstrap account: {account.sid}", flush=True)
+            _announce(account.sid, token)
             host, port = sockets[0].getsockname()[:2]
             log.info("sipmap listening on http://%s:%d (Ctrl+C or SIGTERM stops it)", host, port)
             app = create_app(
@@ -196,33 +188,7 @@ async def _main(
                 tenants=TenantLimits(args.max_account_requests, args.max_account_body_bytes),
                 health=_feed_health(node.feed),
             )
-            limits = Limits(
-                max_header_bytes=args.max_header_bytes,
-                max_headers=args.max_headers,
-                header_timeout=args.header_timeout,
-                body_timeout=args.body_timeout,
-                keep_alive_timeout=args.keep_alive_timeout,
-                max_connections=_fit_connections(args, sip_config is not None),
-            )
-            config = uvicorn.Config(
-                app,
-                # httptools' parser, with the limits uvicorn lacks (api/connection.py).
-                http=protocol_class(limits),
-                ws="none",
-                timeout_keep_alive=args.keep_alive_timeout,
-                log_level=args.log_level,
-                access_log=args.log_level == "debug",
-                server_header=False,
-                # URLs come from the Host header or --public-base-url; X-Forwarded-* is not trusted.
-                proxy_headers=False,
-                lifespan="off",
-                timeout_graceful_shutdown=SHUTDOWN_GRACE,
-            )
-            if args.log_level != "debug":
-                # uvicorn narrates start and stop in several info lines; sipmap logs one
-                # line for each (listening, stopped). Its warnings and errors still show.
-                logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-            stop.server = server = _Server(config)
+            stop.server = server = _http_server(args, app, sip=sip_config is not None)
             upkeep = asyncio.create_task(_prune_tombstones(service, args.page_token_lifetime))
             if sip_config is not None:
                 edge = build_edge(
@@ -241,6 +207,51 @@ async def _main(
         for sock in (*sockets, *sip_sockets):
             sock.close()
     log.info("sipmap stopped (%s); the store is closed", stop.signal or "server exited")
+
+
+def _announce(account_sid: str, token: str | None) -> None:
+    """The bootstrap account on stdout; a new one's token once, ready to paste into the
+    shell the curl examples and SDK scripts run in."""
+    if token is None:
+        print(f"Bootstrap account: {account_sid}", flush=True)
+        return
+    print(
+        f"Created account {account_sid}; its auth token is shown only now, keep it:\n"
+        f"export TWILIO_ACCOUNT_SID={account_sid} TWILIO_AUTH_TOKEN={token}",
+        flush=True,
+    )
+
+
+def _http_server(args: argparse.Namespace, app: Any, *, sip: bool) -> _Server:
+    """uvicorn with the limits it lacks (api/connection.py); the HTTP and SIP connection
+    caps share the open-file budget, so this runs before the SIP edge is built."""
+    limits = Limits(
+        max_header_bytes=args.max_header_bytes,
+        max_headers=args.max_headers,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        keep_alive_timeout=args.keep_alive_timeout,
+        max_connections=_fit_connections(args, sip),
+    )
+    config = uvicorn.Config(
+        app,
+        # httptools' parser, with the limits uvicorn lacks (api/connection.py).
+        http=protocol_class(limits),
+        ws="none",
+        timeout_keep_alive=args.keep_alive_timeout,
+        log_level=args.log_level,
+        access_log=args.log_level == "debug",
+        server_header=False,
+        # URLs come from the Host header or --public-base-url; X-Forwarded-* is not trusted.
+        proxy_headers=False,
+        lifespan="off",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
+    )
+    if args.log_level != "debug":
+        # uvicorn narrates start and stop in several info lines; sipmap logs one
+        # line for each (listening, stopped). Its warnings and errors still show.
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    return _Server(config)
 
 
 def _feed_health(feed: ChangeFeed | None) -> Callable[[], dict[str, Any]] | None:
