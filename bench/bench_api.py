@@ -41,6 +41,7 @@ import httpx
 
 from sipmap.store.sqlite import SqliteStore
 from sipmap.testing import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, start_server
+from synthetic import cpu_seconds
 
 ACCOUNT_SID = DEFAULT_ACCOUNT_SID
 AUTH_TOKEN = DEFAULT_AUTH_TOKEN
@@ -185,12 +186,6 @@ def compare(args: argparse.Namespace, other_src: Path) -> None:
             f"{name:<16}{statistics.median(new):>12.1f}{statistics.median(old):>13.1f}"
             f"{statistics.median(ratios):>8.2f}{spread:>12}"
         )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process, all its threads, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def write_post_script(folder: Path) -> Path:

@@ -43,7 +43,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from synthetic import dotted, heartbeat, random_prefix  # noqa: E402
+from synthetic import cpu_seconds, dotted, heartbeat, random_prefix  # noqa: E402
 
 ACCOUNT = "AC" + "0" * 31 + "1"
 TOKEN = "sipmap-bench-token-0123456789abcdef"
@@ -151,12 +151,6 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time the process has used (threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def serve_once(src: Path | None, db: Path, probe: str, timeout: float) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from sipmap.testing import (
     free_port,
     free_sip_port,
 )
+from synthetic import cpu_seconds
 
 ALLOWED, FLOODER = "127.0.0.2", "127.0.0.3"
 AUTH = (DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)
@@ -65,8 +66,7 @@ class Server:
         raise RuntimeError("server did not start")
 
     def cpu(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         self.process.terminate()

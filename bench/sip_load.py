@@ -4,7 +4,6 @@ server CPU time from /proc, and the kernel's count of drops at the server's UDP 
 from __future__ import annotations
 
 import csv
-import os
 import re
 import socket
 import subprocess
@@ -12,8 +11,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import synthetic
+
 SCENARIOS = Path(__file__).parent / "sip"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SIPP_TRANSPORTS = {"udp": "u1", "tcp": "t1"}
 # SIPp's own socket buffer: big, so that any loss measured is the server's.
 SIPP_BUFFER = 4 * 1024 * 1024
@@ -21,11 +21,7 @@ SIPP_BUFFER = 4 * 1024 * 1024
 
 def cpu_seconds(pids: list[int]) -> float:
     """utime + stime of the given processes (all their threads), in seconds."""
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
-    return total / CLOCK_TICKS
+    return synthetic.cpu_seconds(*pids)
 
 
 def udp_drops(host: str, port: int) -> int:

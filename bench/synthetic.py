@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import socket
 import statistics
@@ -10,6 +11,7 @@ import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 MAX32 = 2**32 - 1
@@ -93,3 +95,12 @@ async def heartbeat(stop: asyncio.Event, period: float) -> Gaps:
         ordered[int(len(ordered) * 0.99)] * 1000,
         statistics.median(ordered) * 1000,
     )
+
+
+def cpu_seconds(*pids: int) -> float:
+    """User and system CPU time the processes have used (all their threads), from /proc."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
+    return total / os.sysconf("SC_CLK_TCK")
