@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sipmap.testing import stop_process
+
 TEMPLATE = Path(__file__).parent / "sip" / "kamailio.cfg"
 # Address-file entry: (group, dotted address, prefix length).
 Entry = tuple[int, str, int]
@@ -160,9 +162,4 @@ class Kamailio:
             return ""
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)

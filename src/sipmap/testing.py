@@ -57,6 +57,16 @@ def free_sip_port(host: str = "127.0.0.1") -> int:
     raise RuntimeError("no port free on both UDP and TCP")
 
 
+def stop_process(process: subprocess.Popen[Any], grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `grace` seconds; reaped."""
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @dataclass
 class RunningServer:
     """A `sipmap serve` process and how to reach it."""
@@ -70,12 +80,7 @@ class RunningServer:
     sip_port: int = 0  # UDP and TCP on 127.0.0.1; 0 when the SIP edge is off
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 PORT_ATTEMPTS = 3
