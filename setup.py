@@ -11,6 +11,11 @@ _TABLE = [
 LPM_SOURCES = ["_lpm", *_TABLE]
 LPM_HEADERS = ["lpm_args", *_TABLE]
 
+SIP_DIR = "src/sipmap/sip"
+# _fast.c is the Python module; sip_scan.c the scanner and reply builder it wraps.
+FAST_SOURCES = ["_fast", "sip_scan", "sip_blake2b"]
+FLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden"]
+
 setup(
     ext_modules=[
         Extension(
@@ -18,7 +23,15 @@ setup(
             sources=[f"{LPM_DIR}/{name}.c" for name in LPM_SOURCES],
             depends=[f"{LPM_DIR}/{name}.h" for name in LPM_HEADERS],
             # hidden: only PyInit__lpm is exported, so calls between the files stay direct
-            extra_compile_args=["-O3", "-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden"],
-        )
+            extra_compile_args=FLAGS,
+        ),
+        Extension(
+            "sipmap.sip._fast",
+            sources=[f"{SIP_DIR}/{name}.c" for name in FAST_SOURCES],
+            depends=[f"{SIP_DIR}/{name}.h" for name in FAST_SOURCES[1:]],
+            # recvmmsg/sendmmsg are GNU extensions of the C library
+            define_macros=[("_GNU_SOURCE", "1")],
+            extra_compile_args=FLAGS,
+        ),
     ]
 )

@@ -124,10 +124,39 @@ def _stamp(via: Via, source: Source) -> Via:
     return via
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Our own responses to a request, in order, each with these extra headers."""
+
+    statuses: tuple[int, ...]
+    extra: tuple[Header, ...] = ()
+
+
+_ACK_UNRECOGNIZED = Drop("ack_unrecognized")
+_UNRECOGNIZED = Drop("unrecognized")
+_ACK_NOT_ALLOWED = Drop("ack_not_allowed")
+_ACK_ABSORBED = Drop("ack_absorbed")
+
+
 class Responder:
     def __init__(self, config: EdgeConfig, recognize: Recognize) -> None:
         self.config = config
         self.recognize = recognize
+        final = config.final_response
+        self.forbidden = Answer((403,))
+        self.not_found = Answer((404,))
+        self.not_in_acl = Answer((403,), (("X-Twilio-Error", NOT_IN_ACL_ERROR),))
+        self.options = Answer(
+            (200,), (("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"), ("Accept", "application/sdp"))
+        )
+        self.no_transaction = Answer((481,))
+        self.final = Answer((final,))
+        self.trying_then_final = Answer((100, final))
+        # Every answer `verdict` gives, in a fixed order (the fast path indexes them).
+        self.answers = (
+            self.forbidden, self.not_found, self.not_in_acl, self.options,
+            self.no_transaction, self.final, self.trying_then_final,
+        )  # fmt: skip
         self._own = frozenset({config.host.lower(), *(h.lower() for h in config.own_hosts)})
         self._sent_by = join_host_port(config.host, config.port)
         self._record_route = f"<sip:{join_host_port(config.host, config.port)};lr>"
@@ -180,36 +209,43 @@ class Responder:
             return [self._forward_by_uri(request, source)]
         if recognition is None:
             recognition = self.recognize(source.ip, request.uri)
-        method = request.method
-        if not recognition.recognized:
-            if method == "ACK":
-                return [Drop("ack_unrecognized")]
-            if config.drop_unrecognized:
-                return [Drop("unrecognized")]
-            host = request_uri_host(request.uri)
-            foreign = recognition.reason == UNKNOWN_DOMAIN and host not in self._own
-            return [self._answer(request, 404 if foreign else 403, source)]
-        if not recognition.allowed:
-            if method == "ACK":
-                return [Drop("ack_not_allowed")]
-            extra = [("X-Twilio-Error", NOT_IN_ACL_ERROR)]
-            return [self._answer(request, 403, source, extra)]
-        if method == "OPTIONS" and not in_dialog:
-            extra = [("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"), ("Accept", "application/sdp")]
-            return [self._answer(request, 200, source, extra)]
-        if upstream is None:
-            if method == "ACK":
-                return [Drop("ack_absorbed")]
-            if in_dialog or method == "CANCEL":
-                return [self._answer(request, 481, source)]
-            final = self._answer(request, config.final_response, source)
-            if method == "INVITE":
-                return [self._answer(request, 100, source), final]
-            return [final]
+        verdict = self.verdict(request.method, request.uri, in_dialog, recognition)
+        if isinstance(verdict, Drop):
+            return [verdict]
+        if verdict is not None:
+            extra = list(verdict.extra)
+            return [self._answer(request, status, source, extra) for status in verdict.statuses]
+        assert upstream is not None  # a verdict of None means: proxy it
         forward = self._forward(request, source, recognition, upstream, in_dialog)
-        if method == "INVITE" and isinstance(forward, Forward):
+        if request.method == "INVITE" and isinstance(forward, Forward):
             return [self._answer(request, 100, source), forward]
         return [forward]
+
+    def verdict(
+        self, method: str, uri: str, in_dialog: bool, recognition: Recognition
+    ) -> Answer | Drop | None:
+        """What the rules say to a request (one of `self.answers`, a Drop, or None: proxy
+        it to the upstream), from its method, Request-URI and recognition alone. The
+        UDP fast path asks this too, so both paths follow the same rules."""
+        if not recognition.recognized:
+            if method == "ACK":
+                return _ACK_UNRECOGNIZED
+            if self.config.drop_unrecognized:
+                return _UNRECOGNIZED
+            host = request_uri_host(uri)
+            foreign = recognition.reason == UNKNOWN_DOMAIN and host not in self._own
+            return self.not_found if foreign else self.forbidden
+        if not recognition.allowed:
+            return _ACK_NOT_ALLOWED if method == "ACK" else self.not_in_acl
+        if method == "OPTIONS" and not in_dialog:
+            return self.options
+        if self.config.upstream is None:
+            if method == "ACK":
+                return _ACK_ABSORBED
+            if in_dialog or method == "CANCEL":
+                return self.no_transaction
+            return self.trying_then_final if method == "INVITE" else self.final
+        return None
 
     def _names_us(self, uri_text: str) -> bool:
         uri = SipUri.parse(uri_text)

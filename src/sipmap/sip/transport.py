@@ -3,8 +3,8 @@
 Everything protocol-related happens in the parser and the responder; this module only
 moves bytes and enforces resource bounds, because any peer reaching the port may be
 hostile:
-- UDP: one datagram, one bounded piece of work (parse, one recognition, one reply);
-  the event loop reads a bounded batch per turn, so HTTP requests keep their turns.
+- UDP (udp.py): one datagram, one bounded piece of work (parse, one recognition, one
+  reply); a bounded batch is read per turn, so HTTP requests keep their turns.
   A datagram whose first line shows an unrecognised request is dropped unparsed with
   --sip-drop-unrecognized, or beyond `unrecognized_answers` answers a second.
 - TCP: a connection cap (beyond it, new connections are closed at once), and a
@@ -24,9 +24,11 @@ import logging
 import socket
 from typing import Any, cast
 
+from ..recognize.recognizer import Recognition
 from .counters import SipCounters
 from .parser import ParseError, StreamParser, parse_datagram
 from .responder import Action, Drop, Forward, Reply, Responder, Source, Target
+from .udp import UdpEndpoint
 
 log = logging.getLogger("sipmap.sip")
 
@@ -60,7 +62,7 @@ class Edge:
         # dropped unparsed (`shed_unrecognized`), so that a flood costs a first-line
         # check per datagram and recognised traffic and the API keep the CPU.
         self.unrecognized_answers = unrecognized_answers
-        self._udp: dict[int, asyncio.DatagramTransport] = {}  # by address family
+        self._udp: dict[int, UdpEndpoint] = {}  # by address family
         self._servers: list[asyncio.Server] = []
         self.connections: dict[tuple[str, int], TcpConnection] = {}
         self._latest: dict[str, TcpConnection] = {}  # newest connection from each IP
@@ -73,8 +75,9 @@ class Edge:
         loop = asyncio.get_running_loop()
         for sock in sockets:
             if sock.type == socket.SOCK_DGRAM:
-                transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), sock=sock)
-                self._udp[sock.family] = transport
+                endpoint = UdpEndpoint(self, sock)
+                endpoint.start(loop)
+                self._udp[sock.family] = endpoint
             else:
                 server = await loop.create_server(lambda: TcpConnection(self), sock=sock)
                 self._servers.append(server)
@@ -89,26 +92,26 @@ class Edge:
             server.close()
         for connection in list(self.connections.values()):
             connection.abort()
-        for transport in self._udp.values():
-            transport.close()
+        for endpoint in self._udp.values():
+            endpoint.close()
 
     # -- one message ------------------------------------------------------------------
 
     def datagram(self, data: bytes, address: tuple[Any, ...]) -> None:
+        """One datagram the fast path (udp.py) left to Python."""
         source = Source(address[0], address[1], "udp")
         recognition = self.responder.recognise_first_line(data, source)
         if recognition is not None and not recognition.recognized:
-            if self.responder.config.drop_unrecognized:
-                reason = "unrecognized"
-            elif self._may_answer_unrecognised():
-                reason = ""
-            else:
-                reason = "shed_unrecognized"
+            reason = self.shed_reason()
             if reason:
                 method = data.split(b" ", 1)[0].decode("ascii", "replace")
                 self.counters.count_received(method, "udp")
                 self.counters.count_dropped(reason)
                 return
+        self.parsed_datagram(data, source, recognition)
+
+    def parsed_datagram(self, data: bytes, source: Source, recognition: Recognition | None) -> None:
+        """Parse, then answer or forward (`recognition`: the request's, if known)."""
         try:
             message = parse_datagram(data, self.max_message)
         except ParseError as error:
@@ -120,6 +123,12 @@ class Edge:
         method = message.method if hasattr(message, "method") else "response"
         self.counters.count_received(method, "udp")
         self.run(self.responder.handle(message, source, recognition), source, None)
+
+    def shed_reason(self) -> str:
+        """Why a request from an unrecognised source gets no answer ('' if it gets one)."""
+        if self.responder.config.drop_unrecognized:
+            return "unrecognized"
+        return "" if self._may_answer_unrecognised() else "shed_unrecognized"
 
     def _may_answer_unrecognised(self) -> bool:
         """A token bucket: `unrecognized_answers` a second, bursts as big."""
@@ -149,11 +158,11 @@ class Edge:
 
     def _sendto(self, data: bytes, address: tuple[str, int]) -> None:
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        transport = self._udp.get(family)
-        if transport is None:  # e.g. an IPv6 target from an IPv4-only edge
+        endpoint = self._udp.get(family)
+        if endpoint is None:  # e.g. an IPv6 target from an IPv4-only edge
             self.counters.count_dropped("no_socket_for_family")
             return
-        transport.sendto(data, address)
+        endpoint.sendto(data, address)
 
     def _forward(self, action: Forward) -> None:
         target = action.target
@@ -233,22 +242,6 @@ class Edge:
                 elif now - connection.last_seen > self.idle_timeout:
                     self.counters.count_dropped("tcp_idle_timeout")
                     connection.abort()
-
-
-class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, edge: Edge) -> None:
-        self.edge = edge
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        try:
-            self.edge.datagram(data, addr)
-        except Exception:  # a bug must not stop the socket; it is logged and counted
-            log.exception("SIP datagram from %s", addr[0])
-            self.edge.counters.count_dropped("internal_error")
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable for something we sent earlier: nothing to do.
-        pass
 
 
 class TcpConnection(asyncio.Protocol):
