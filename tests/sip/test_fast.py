@@ -1,0 +1,321 @@
+"""The UDP fast path (sip_scan.c, _fast.c, udp.py) against the Python path.
+
+The property: for any datagram, source and recognition, the edge sends the same
+bytes to the same addresses and counts the same, whether the datagram goes through
+the fast path (as `UdpEndpoint` runs it) or through `Edge.datagram` alone. Datagrams
+the fast path does not understand go to `Edge.datagram` there too, so the property
+covers every datagram; `test_common_requests_take_the_fast_path` checks that the
+common ones really are answered in C, so the property is not met by handing
+everything to Python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
+
+from sipmap.sip._fast import FastPath
+from sipmap.sip.counters import SipCounters
+from sipmap.sip.responder import EdgeConfig, Responder, Target
+from sipmap.sip.transport import Edge
+from sipmap.sip.udp import BATCH, HANDLED, UdpEndpoint
+
+from .samples import SDP, invite
+from .test_responder import ALLOWED_IP, NO_ACL_IP, OUTSIDE_IP, UNMAPPED_IP, recognize
+
+UPSTREAM = Target("127.0.0.9", 5080, "udp")
+SIPP_OPTIONS = (
+    b"OPTIONS sip:127.0.0.1:5060 SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 127.0.0.2:5061;branch=z9hG4bK-1234-1-0;rport\r\n"
+    b"From: <sip:bench@127.0.0.2:5061>;tag=1234-1\r\n"
+    b"To: <sip:127.0.0.1:5060>\r\n"
+    b"Call-ID: 1-1234@127.0.0.2\r\n"
+    b"CSeq: 1 OPTIONS\r\n"
+    b"Max-Forwards: 70\r\n"
+    b"Accept: application/sdp\r\n"
+    b"Content-Length: 0\r\n\r\n"
+)
+
+
+class Capture:
+    """Stands where the edge's UDP endpoint is, for what the Python path sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, tuple[str, int]]] = []
+
+    def sendto(self, data: bytes, address: tuple[str, int]) -> None:
+        self.sent.append((data, (address[0], address[1])))
+
+
+def make_edge(
+    options: dict[str, Any], unrecognized_answers: int
+) -> tuple[Edge, Capture, CollectorRegistry]:
+    registry = CollectorRegistry()
+    counters = SipCounters(registry)
+    config = EdgeConfig("127.0.0.1", 5060, **options)
+    edge = Edge(
+        Responder(config, counters.timed(recognize)), counters, max_message=4096,
+        idle_timeout=30, max_connections=10, unrecognized_answers=unrecognized_answers,
+    )  # fmt: skip
+    capture = Capture()
+    edge._udp = {socket.AF_INET: capture, socket.AF_INET6: capture}  # type: ignore[dict-item]
+    return edge, capture, registry
+
+
+def counted(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every counter's samples; of the recognition histogram only its count (its
+    buckets and sum are times)."""
+    samples = {}
+    for metric in registry.collect():
+        for sample in metric.samples:
+            if sample.name.endswith(("_created", "_sum", "_bucket")):
+                continue
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def both_ways(
+    loop: asyncio.AbstractEventLoop, data: bytes, address: tuple[str, int],
+    options: dict[str, Any], unrecognized_answers: int = 1000,
+) -> tuple[str, list[tuple[bytes, tuple[str, int]]]]:  # fmt: skip
+    """Run `data` through both paths; assert they agree; say which path answered."""
+
+    async def run() -> tuple[str, list[tuple[bytes, tuple[str, int]]]]:
+        python, python_sent, python_counts = make_edge(options, unrecognized_answers)
+        python.datagram(data, address)
+        fast, fast_sent, fast_counts = make_edge(options, unrecognized_answers)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            endpoint = UdpEndpoint(fast, sock)
+            replies = endpoint.fast.respond(data, address[0], address[1], endpoint._decide)
+            if replies is None:  # what pump() does with a datagram it does not understand
+                endpoint._slow(data, address)
+                path = "python"
+            else:
+                path = "fast" if replies else "fast-handled"
+        sent = (replies or []) + fast_sent.sent
+        assert sent == python_sent.sent
+        assert counted(fast_counts) == counted(python_counts)
+        return path, sent
+
+    return loop.run_until_complete(run())
+
+
+# -- generated requests -------------------------------------------------------------
+
+NAMES = {
+    "Via": ["Via", "via", "v", "VIA"],
+    "From": ["From", "f", "FROM"],
+    "To": ["To", "t", "tO"],
+    "Call-ID": ["Call-ID", "i", "call-id"],
+    "CSeq": ["CSeq", "cseq"],
+    "Content-Length": ["Content-Length", "l", "content-length"],
+}
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> tuple[bytes, tuple[str, int]]:
+    """Requests varied where the fast path reads or writes; half of them `plain`, with
+    only the variations a fast path answer must get right, the rest with oddities
+    (which the fast path must leave to Python, or get right too)."""
+    plain = draw(st.booleans())
+
+    def pick(usual: list[Any], odd: list[Any] | None = None) -> Any:
+        return draw(st.sampled_from(usual if plain or not odd else usual + odd))
+
+    ip = pick([ALLOWED_IP, UNMAPPED_IP, OUTSIDE_IP, NO_ACL_IP, "127.0.0.9"])
+    port = pick([5061, 5060, 40000])
+    method = pick(["OPTIONS", "INVITE", "ACK", "BYE", "CANCEL", "REGISTER"],
+                  ["x-1.2", "SIP/2.0", "-", "IN VITE"])  # fmt: skip
+    uri = pick(
+        ["sip:127.0.0.1:5060", "sip:+15551230000@127.0.0.1", "sip:acme.sip.twilio.com",
+         "sip:bob@example.com", "sip:[::1]:5060", "tel:+15551230000", "sip:x@localhost",
+         "sip:X@Acme.sip.twilio.com;transport=udp"],
+        ["", "sip:a b", "sip:\u00e9@x"],
+    )  # fmt: skip
+    host = pick([ip, "127.0.0.2", "pbx.example.com", "h_o-st"], ["[::1]", "", "a:b:c"])
+    via_port = pick(["", f":{port}", ":5061"], [":05061", ":0", ":65536", ":", ":1234567"])
+    params = draw(st.lists(st.sampled_from(
+        [";branch=z9hG4bK-1", ";rport", ";rport=7000", ";received=1.2.3.4", ";received",
+         ";maddr=10.0.0.1", ";lr", ';a="q"']
+        + ([] if plain else [";RPORT", ";x=y=z", ";", "; ttl=1", ";rport=", ";b =c"])
+    ), max_size=4))  # fmt: skip
+    transport = pick(["UDP", "TCP"], ["udp", "TLS", ""])
+    version = pick(["SIP/2.0/"], ["sip/2.0/", "SIP/3.0/", "SIP/2.0 /", "SIP/"])
+    vias = [f"{version}{transport} {host}{via_port}{''.join(params)}"]
+    vias += draw(st.lists(st.sampled_from(
+        ["SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-a", "SIP/2.0/TCP [2001:db8::1]:5060"]
+        + ([] if plain else ["SIP/2.0/UDP a, SIP/2.0/UDP b"])
+    ), max_size=2))  # fmt: skip
+    to = pick(
+        ["<sip:127.0.0.1>", "<sip:127.0.0.1>;tag=x", "<sip:127.0.0.1>;tag=", "sip:a@b;TAG=1",
+         '"A>B" <sip:x>;tag = y', "", "<sip:a;tag=1>", "<sip:b>;x;tag", "<sip:c>; tag =  "],
+    )  # fmt: skip
+    call_id = pick(["1-1234@127.0.0.2", "", "c" * 200, "a b", "x,y", "é".encode().decode()])
+    cseq_number = pick(["1", "4294967295", "007"], ["12345678901", "", "x"])
+    cseq_method = pick([method], ["INVITE", f" {method}", f"{method} "])
+    body = pick([b"", SDP])
+    length = pick([str(len(body)), None], ["0", "", "x", "99999", "0" * 10])
+    headers = [("Via", v) for v in vias] + [
+        ("From", "<sip:alice@127.0.0.2:5061>;tag=abc"),
+        ("To", to),
+        ("Call-ID", call_id),
+        ("CSeq", f"{cseq_number} {cseq_method}"),
+        ("Max-Forwards", "70"),
+    ]
+    if length is not None:
+        headers.append(("Content-Length", length))
+    headers += draw(st.lists(st.sampled_from(
+        [("From", "<sip:other@x>;tag=2"), ("Subject", "hi"), ("Accept", ""),
+         ("X-Sipmap-Account-Sid", "AC0"), ("Via", "SIP/2.0/UDP 10.9.9.9;branch=z9hG4bK-c")]
+        + ([] if plain else [("Route", "<sip:127.0.0.1:5060;lr>"), ("X Bad", "1"),
+                             ("Bad\x01", "1"), ("Contact", "<sip:\u00e9@b>")])
+    ), max_size=3))  # fmt: skip
+    if draw(st.booleans()):
+        headers = draw(st.permutations(headers))
+    rendered = []
+    for name, value in headers:
+        spelled = pick(NAMES.get(name, [name]))
+        separator = pick([": ", ":", ":  "], [" : ", ":\t"])
+        trailer = pick(["", " "], ["\t"])
+        rendered.append(f"{spelled}{separator}{value}{trailer}")
+    if not plain and draw(st.integers(0, 5)) == 0:
+        rendered.insert(draw(st.integers(0, len(rendered))), " folded")
+    newline = pick(["\r\n"], ["\n"])
+    start = f"{method} {uri} SIP/2.0"
+    data = (newline.join([start, *rendered]) + newline + newline).encode() + body
+    if not plain and draw(st.integers(0, 3)) == 0:  # a byte replaced anywhere
+        at = draw(st.integers(0, len(data) - 1))
+        data = data[:at] + bytes([draw(st.integers(0, 255))]) + data[at + 1 :]
+    return data, (ip, port)
+
+
+OPTIONS = st.fixed_dictionaries({
+    "upstream": st.sampled_from([None, UPSTREAM]),
+    "drop_unrecognized": st.booleans(),
+    "final_response": st.sampled_from([480, 486, 603]),
+})  # fmt: skip
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests(), OPTIONS, st.sampled_from([0, 1000]))
+def test_fast_path_equals_python_path(
+    loop: asyncio.AbstractEventLoop,
+    request: tuple[bytes, tuple[str, int]],
+    options: dict[str, Any],
+    budget: int,
+) -> None:
+    data, address = request
+    path, _ = both_ways(loop, data, address, options, budget)
+    event(path)
+
+
+# -- the common requests take the fast path -------------------------------------------
+
+COMMON = {
+    "SIPp OPTIONS": SIPP_OPTIONS,
+    "INVITE with SDP": invite(),
+    "ACK": invite(method="ACK", body=b""),
+    "BYE": invite(method="BYE", cseq="2", body=b""),
+    "compact form": SIPP_OPTIONS.replace(b"Via:", b"v:").replace(b"Call-ID:", b"i:"),
+    "two Via lines": SIPP_OPTIONS.replace(
+        b"From:", b"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-x\r\nFrom:"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", COMMON)
+@pytest.mark.parametrize("ip", [ALLOWED_IP, UNMAPPED_IP, OUTSIDE_IP, NO_ACL_IP])
+def test_common_requests_take_the_fast_path(
+    loop: asyncio.AbstractEventLoop, name: str, ip: str
+) -> None:
+    path, sent = both_ways(loop, COMMON[name], (ip, 5061), {})
+    assert path == ("fast-handled" if name == "ACK" else "fast")
+    statuses = [data.split(b" ", 2)[1] for data, _ in sent]
+    expected = {
+        ALLOWED_IP: [b"200"] if "OPTIONS" in name or "compact" in name or "Via" in name
+        else [b"100", b"480"] if "INVITE" in name else [b"480"],
+        UNMAPPED_IP: [b"403"], OUTSIDE_IP: [b"403"], NO_ACL_IP: [b"403"],
+    }[ip]  # fmt: skip
+    assert statuses == ([] if name == "ACK" else expected)
+
+
+def test_forwarded_requests_are_left_to_python(loop: asyncio.AbstractEventLoop) -> None:
+    path, sent = both_ways(loop, invite(), (ALLOWED_IP, 5061), {"upstream": UPSTREAM})
+    assert path == "fast-handled"  # decided in Python, proxied by the Python path
+    assert [address for _, address in sent] == [(ALLOWED_IP, 5061), ("127.0.0.9", 5080)]
+
+
+def test_the_to_tag_is_blake2b_as_in_python(loop: asyncio.AbstractEventLoop) -> None:
+    for call_id in ("", "a", "x" * 127, "y" * 128, "z" * 129, "w" * 1000):
+        data = SIPP_OPTIONS.replace(b"1-1234@127.0.0.2", call_id.encode())
+        _, sent = both_ways(loop, data, (ALLOWED_IP, 5061), {})
+        via = "SIP/2.0/UDP 127.0.0.2:5061;branch=z9hG4bK-1234-1-0;rport"
+        seed = hashlib.blake2b(f"{call_id}\x00{via}".encode(), digest_size=8).hexdigest()
+        assert f";tag=sm{seed[:12]}\r\n".encode() in sent[0][0]
+
+
+# -- the socket side --------------------------------------------------------------------
+
+
+def test_pump_answers_a_burst_in_batches() -> None:
+    """Real sockets: a burst larger than a batch is answered whole, one batch a call."""
+
+    def decide(data: bytes, address: tuple[Any, ...], uri: str, method: str) -> int:
+        return 0 if address[0] == "127.0.0.1" else HANDLED
+
+    slow: list[bytes] = []
+    fast = FastPath([((b"SIP/2.0 200 OK\r\n", b"Server: t\r\n", True),)], 4096, BATCH)
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client,
+    ):
+        server.bind(("127.0.0.1", 0))
+        client.bind(("127.0.0.1", 0))
+        client.settimeout(5)
+        total = 3 * BATCH + 5
+        for i in range(total):
+            data = SIPP_OPTIONS if i % 10 else b"garbage"
+            client.sendto(data, server.getsockname())
+        reads = []
+        while sum(reads) < total:
+            read, unsent = fast.pump(server.fileno(), decide, lambda d, a: slow.append(d))
+            assert unsent == 0
+            reads.append(read)
+        assert max(reads) == BATCH
+        assert fast.pump(server.fileno(), decide, lambda d, a: None) == (0, 0)  # drained
+        answers = [client.recv(4096) for _ in range(total - len(slow))]
+    assert slow == [b"garbage"] * len(slow) and len(slow) == (total + 9) // 10
+    assert all(a.startswith(b"SIP/2.0 200 OK\r\n") for a in answers)
+    # without rport, the reply goes to the Via's port; with it, to the source port
+    assert all(b";rport=" in a and b"Content-Length: 0\r\n\r\n" in a for a in answers)
+
+
+@pytest.mark.parametrize(
+    "answers", [[()], [((b"x", b"y"),)], [((b"x", b"y", True),) * 3], ["no"], 5]
+)
+def test_bad_answer_tables_are_refused(answers: Any) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        FastPath(answers, 4096)
+
+
+def test_decide_must_name_an_answer() -> None:
+    fast = FastPath([((b"SIP/2.0 200 OK\r\n", b"", True),)], 4096)
+    with pytest.raises(ValueError, match="no such answer"):
+        fast.respond(SIPP_OPTIONS, ALLOWED_IP, 5061, lambda d, a, u, m: 7)
+    with pytest.raises(ZeroDivisionError):
+        fast.respond(SIPP_OPTIONS, ALLOWED_IP, 5061, lambda d, a, u, m: 1 // 0)
