@@ -12,8 +12,8 @@ LPM_SOURCES = ["_lpm", *_TABLE]
 LPM_HEADERS = ["lpm_args", *_TABLE]
 
 SIP_DIR = "src/sipmap/sip"
-# _fast.c is the Python module; sip_scan.c the scanner and reply builder it wraps.
-FAST_SOURCES = ["_fast", "sip_scan", "sip_blake2b"]
+# _fast.c is the Python module; sip_scan.c (scanner, replies) and sip_cache.c what it wraps.
+FAST_SOURCES = ["_fast", "sip_scan", "sip_cache", "sip_blake2b"]
 FLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden"]
 
 setup(

@@ -191,9 +191,7 @@ async def _main(
             stop.server = server = _http_server(args, app, sip=sip_config is not None)
             upkeep = asyncio.create_task(_prune_tombstones(service, args.page_token_lifetime))
             if sip_config is not None:
-                edge = build_edge(
-                    args, sip_config, service.recognizer.recognize, SipCounters(REGISTRY)
-                )
+                edge = build_edge(args, sip_config, service.recognizer, SipCounters(REGISTRY))
                 await edge.start(sip_sockets)
             if stop.signal is None:  # a signal during start-up: stop before serving
                 await server.serve(sockets=sockets)

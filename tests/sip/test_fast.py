@@ -55,15 +55,25 @@ class Capture:
         self.sent.append((data, (address[0], address[1])))
 
 
+class Recognizer:
+    """`recognize` above, versioned as the fast path's cache needs."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self.recognize = recognize
+
+
 def make_edge(
-    options: dict[str, Any], unrecognized_answers: int
+    options: dict[str, Any], unrecognized_answers: int, recognizer: Recognizer | None = None
 ) -> tuple[Edge, Capture, CollectorRegistry]:
     registry = CollectorRegistry()
     counters = SipCounters(registry)
     config = EdgeConfig("127.0.0.1", 5060, **options)
+    recognizer = recognizer or Recognizer()
     edge = Edge(
-        Responder(config, counters.timed(recognize)), counters, max_message=4096,
-        idle_timeout=30, max_connections=10, unrecognized_answers=unrecognized_answers,
+        Responder(config, counters.timed(lambda ip, uri: recognizer.recognize(ip, uri))),
+        counters, max_message=4096, idle_timeout=30, max_connections=10,
+        unrecognized_answers=unrecognized_answers, recognizer=recognizer,
     )  # fmt: skip
     capture = Capture()
     edge._udp = {socket.AF_INET: capture, socket.AF_INET6: capture}  # type: ignore[dict-item]
@@ -93,23 +103,26 @@ def both_ways(
     loop: asyncio.AbstractEventLoop, data: bytes, address: tuple[str, int],
     options: dict[str, Any], unrecognized_answers: int = 1000,
 ) -> tuple[str, list[tuple[bytes, tuple[str, int]]]]:  # fmt: skip
-    """Run `data` through both paths; assert they agree; say which path answered."""
+    """Run `data` through both paths, twice (the second time from the fast path's
+    cache, where it may be cached); assert they agree; say which path answered."""
 
     async def run() -> tuple[str, list[tuple[bytes, tuple[str, int]]]]:
         python, python_sent, python_counts = make_edge(options, unrecognized_answers)
-        python.datagram(data, address)
         fast, fast_sent, fast_counts = make_edge(options, unrecognized_answers)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             endpoint = UdpEndpoint(fast, sock)
-            replies = endpoint.fast.respond(data, address[0], address[1], endpoint._decide)
-            if replies is None:  # what pump() does with a datagram it does not understand
-                endpoint._slow(data, address)
-                path = "python"
-            else:
-                path = "fast" if replies else "fast-handled"
-        sent = (replies or []) + fast_sent.sent
-        assert sent == python_sent.sent
-        assert counted(fast_counts) == counted(python_counts)
+            for _ in range(2):
+                del python_sent.sent[:], fast_sent.sent[:]
+                python.datagram(data, address)
+                replies = endpoint.fast.respond(data, address[0], address[1], endpoint._decide)
+                if replies is None:  # what pump() does with a datagram it does not understand
+                    endpoint._slow(data, address)
+                    path = "python"
+                else:
+                    path = "fast" if replies else "fast-handled"
+                sent = (replies or []) + fast_sent.sent
+                assert sent == python_sent.sent
+                assert counted(fast_counts) == counted(python_counts)
         return path, sent
 
     return loop.run_until_complete(run())
@@ -260,6 +273,32 @@ def test_forwarded_requests_are_left_to_python(loop: asyncio.AbstractEventLoop) 
     assert [address for _, address in sent] == [(ALLOWED_IP, 5061), ("127.0.0.9", 5080)]
 
 
+def test_a_cached_decision_is_forgotten_when_the_recognizer_changes(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    async def run() -> list[bytes]:
+        recognizer = Recognizer()
+        edge, _, registry = make_edge({}, 1000, recognizer)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            endpoint = UdpEndpoint(edge, sock)
+            statuses = []
+            for step in range(4):
+                if step == 2:  # the mapping goes: the same source is not recognised now
+                    recognizer.recognize = lambda ip, uri: recognize(UNMAPPED_IP, uri)
+                if step == 3:
+                    recognizer.generation += 1
+                replies = endpoint.fast.respond(SIPP_OPTIONS, ALLOWED_IP, 5061, endpoint._decide)
+                assert replies is not None
+                statuses.append(replies[0][0].split(b" ", 2)[1])
+            samples = counted(registry)
+        assert samples[("sipmap_sip_recognition_seconds_count", ())] == 4
+        assert samples[("sipmap_sip_answered_total", (("status", "200"),))] == 3
+        return statuses
+
+    # steps 1 and 2 come from the cache (step 2 is stale: nobody said the state changed)
+    assert loop.run_until_complete(run()) == [b"200", b"200", b"200", b"403"]
+
+
 def test_the_to_tag_is_blake2b_as_in_python(loop: asyncio.AbstractEventLoop) -> None:
     for call_id in ("", "a", "x" * 127, "y" * 128, "z" * 129, "w" * 1000):
         data = SIPP_OPTIONS.replace(b"1-1234@127.0.0.2", call_id.encode())
@@ -291,7 +330,7 @@ def test_pump_answers_a_burst_in_batches() -> None:
         for i in range(total):
             data = SIPP_OPTIONS if i % 10 else b"garbage"
             client.sendto(data, server.getsockname())
-        reads = []
+        reads: list[int] = []
         while sum(reads) < total:
             read, unsent = fast.pump(server.fileno(), decide, lambda d, a: slow.append(d))
             assert unsent == 0

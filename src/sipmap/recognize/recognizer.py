@@ -70,6 +70,9 @@ class Recognition:
 class Recognizer:
     def __init__(self) -> None:
         self._state = State()
+        # Bumped by every change to what `recognize` answers, so that a cache of its
+        # answers (the SIP edge's fast path) knows when to forget them.
+        self.generation = 0
         self._replay: list[Event] | None = None  # changes published during a rebuild
         self._rebuilding = asyncio.Lock()
 
@@ -136,6 +139,7 @@ class Recognizer:
         For start-up, before anything publishes: a change published while it runs
         would be lost. While serving, use `rebuild`."""
         self._state = store.read_blocking(read_state)
+        self.generation += 1
 
     async def rebuild(self, store: Store) -> None:
         """Replace the whole state with one built from the store, while serving.
@@ -165,6 +169,7 @@ class Recognizer:
                 # No await since the backlog was found empty: nothing published in between.
                 retired = [self._state]
                 self._state = state
+                self.generation += 1
             finally:
                 self._replay = None
             # Freed in a thread (the C parts without the GIL): at a million mappings,
@@ -176,11 +181,13 @@ class Recognizer:
         reader sees the old state or the new one. For a rebuild by a change feed that
         publishes nothing between the state's snapshot and this call."""
         self._state = state
+        self.generation += 1
 
     # -- changes ----------------------------------------------------------------------
 
     def publish(self, events: Sequence[Event]) -> None:
         """Apply committed changes (on the event loop thread)."""
+        self.generation += 1  # first: even a change that fails half-way is a change
         self._state.apply(events)
         if self._replay is not None:
             self._replay.extend(events)

@@ -24,11 +24,15 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "sip_cache.h"
 #include "sip_scan.h"
+#include <time.h>
 
 #define SLOT_BYTES 65536
 #define MAX_BATCH 256
 #define HANDLED -1 /* decide's answer: nothing more to do here */
+#define MAX_COUNTERS 1024 /* counter ids a cached decision may name */
+#define MAX_BOUNDS 32     /* histogram buckets */
 
 typedef struct {
     PyObject *status_line; /* bytes, with CRLF */
@@ -61,6 +65,14 @@ typedef struct {
     Pending *pending;
     int npending, cap_pending;
     Out out;
+    /* the decision cache, and what its hits count until take() hands it over */
+    Cache cache;
+    PyObject *recognizer; /* its `generation` attribute versions the cache */
+    uint64_t counts[MAX_COUNTERS];
+    double bounds[MAX_BOUNDS]; /* the recognition histogram's upper bounds */
+    uint64_t buckets[MAX_BOUNDS];
+    double seconds;
+    int nbounds;
 } FastPathObject;
 
 static void
@@ -86,21 +98,57 @@ FastPath_dealloc(FastPathObject *self)
     PyMem_Free(self->addrs);
     PyMem_Free(self->pending);
     free(self->out.p);
+    cache_free(&self->cache);
+    Py_XDECREF(self->recognizer);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* FastPath(answers, max_message, batch): answers is a sequence whose item i is the
- * answer `decide` means by returning i: a tuple of one or two (status_line, fixed,
- * tagged) tuples. */
+/* FastPath(answers, max_message, batch, recognizer, bounds): answers is a sequence
+ * whose item i is the answer `decide` means by returning i: a tuple of one or two
+ * (status_line, fixed, tagged) tuples. With a `recognizer` (anything with an integer
+ * `generation`), decisions are cached; `bounds` are the upper bounds of the histogram
+ * the cache hits' lookup times are counted in. */
 static int
 FastPath_init(FastPathObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"answers", "max_message", "batch", NULL};
-    PyObject *answers;
+    static char *kwlist[] = {"answers", "max_message", "batch", "recognizer", "bounds", NULL};
+    PyObject *answers, *recognizer = Py_None, *bounds = NULL;
     Py_ssize_t max_message, batch = 32;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "On|n", kwlist, &answers, &max_message,
-                                     &batch))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "On|nOO", kwlist, &answers, &max_message,
+                                     &batch, &recognizer, &bounds))
         return -1;
+    Py_CLEAR(self->recognizer);
+    cache_free(&self->cache);
+    self->nbounds = 0;
+    if (recognizer != Py_None) {
+        PyObject *b = bounds ? PySequence_Fast(bounds, "bounds must be a sequence") : NULL;
+        if (b == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "a recognizer needs bounds");
+            return -1;
+        }
+        Py_ssize_t nb = PySequence_Fast_GET_SIZE(b);
+        if (nb < 1 || nb > MAX_BOUNDS) {
+            Py_DECREF(b);
+            PyErr_SetString(PyExc_ValueError, "bounds: 1 to 32 upper bounds");
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < nb; i++) {
+            self->bounds[i] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(b, i));
+            if (PyErr_Occurred()) {
+                Py_DECREF(b);
+                return -1;
+            }
+        }
+        Py_DECREF(b);
+        if (cache_init(&self->cache) < 0) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->nbounds = (int)nb;
+        Py_INCREF(recognizer);
+        self->recognizer = recognizer;
+    }
     if (max_message <= 0 || batch <= 0 || batch > MAX_BATCH) {
         PyErr_SetString(PyExc_ValueError, "max_message > 0 and 0 < batch <= 256");
         return -1;
@@ -174,11 +222,26 @@ address_of(const struct sockaddr_storage *sa, char *ip, size_t ip_size, unsigned
     return NULL;
 }
 
+/* The index `decide` returned, checked: an answer's, HANDLED, or -2 (error set). */
+static int
+checked_index(FastPathObject *self, PyObject *value)
+{
+    long index = PyLong_AsLong(value);
+    if (index == -1 && PyErr_Occurred())
+        return -2;
+    if (index != HANDLED && (index < 0 || index >= self->nanswers)) {
+        PyErr_Format(PyExc_ValueError, "decide returned %ld: no such answer", index);
+        return -2;
+    }
+    return (int)index;
+}
+
 /* Ask `decide` about one scanned request: the index of the answer to build, HANDLED,
- * or -2 on a Python error. */
+ * or -2 on a Python error. `decide` returns the index, or (index, counter ids) when
+ * the decision may be cached: a later hit then counts those counters itself. */
 static int
 ask(FastPathObject *self, PyObject *decide, const char *data, size_t len,
-    PyObject *address, const SipRequest *req)
+    PyObject *address, const SipRequest *req, const CacheKey *key, long long generation)
 {
     PyObject *bytes = PyBytes_FromStringAndSize(data, (Py_ssize_t)len);
     PyObject *uri = PyUnicode_FromStringAndSize(req->uri.p, (Py_ssize_t)req->uri.n);
@@ -191,17 +254,127 @@ ask(FastPathObject *self, PyObject *decide, const char *data, size_t len,
     Py_XDECREF(method);
     if (result == NULL)
         return -2;
-    long index = PyLong_AsLong(result);
-    Py_DECREF(result);
-    if (index == -1 && PyErr_Occurred())
-        return -2;
-    if (index == HANDLED)
-        return HANDLED;
-    if (index < 0 || index >= self->nanswers) {
-        PyErr_Format(PyExc_ValueError, "decide returned %ld: no such answer", index);
-        return -2;
+    if (!PyTuple_Check(result)) {
+        int index = checked_index(self, result);
+        Py_DECREF(result);
+        return index;
     }
-    return (int)index;
+    PyObject *ids;
+    int index = -2;
+    if (PyTuple_GET_SIZE(result) != 2 || !PyTuple_Check(ids = PyTuple_GET_ITEM(result, 1)) ||
+        PyTuple_GET_SIZE(ids) > CACHE_COUNTERS) {
+        PyErr_SetString(PyExc_TypeError, "decide: an index, or (index, up to 4 counter ids)");
+        goto done;
+    }
+    index = checked_index(self, PyTuple_GET_ITEM(result, 0));
+    if (index == -2)
+        goto done;
+    uint16_t counters[CACHE_COUNTERS];
+    int n = (int)PyTuple_GET_SIZE(ids);
+    for (int i = 0; i < n; i++) {
+        long id = PyLong_AsLong(PyTuple_GET_ITEM(ids, i));
+        if (id < 0 || id >= MAX_COUNTERS) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "decide: counter ids from 0 to 1023");
+            index = -2;
+            goto done;
+        }
+        counters[i] = (uint16_t)id;
+    }
+    if (key != NULL && generation >= 0)
+        cache_store(&self->cache, key, generation, index, counters, n);
+done:
+    Py_DECREF(result);
+    return index;
+}
+
+/* The recogniser's generation, or -1 when it cannot be read (then nothing is cached). */
+static long long
+generation_of(FastPathObject *self)
+{
+    PyObject *value = PyObject_GetAttrString(self->recognizer, "generation");
+    long long generation = value ? PyLong_AsLongLong(value) : -1;
+    Py_XDECREF(value);
+    if (generation < 0) {
+        PyErr_Clear();
+        return -1;
+    }
+    return generation;
+}
+
+static double
+now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* One scanned request from `ip` (binary, of `family`): the answer's index from the
+ * cache or from `decide`, HANDLED, or -2 on a Python error. */
+static int
+decide_request(FastPathObject *self, PyObject *decide, const char *data, size_t len,
+               PyObject *address, const SipRequest *req, int family, const void *ip)
+{
+    CacheKey key;
+    long long generation = -1;
+    bool keyed = false;
+    if (self->recognizer != NULL) {
+        double started = now();
+        generation = generation_of(self);
+        keyed = generation >= 0 && cache_key(&key, family, ip, req->method, req->uri);
+        CacheEntry *hit = keyed ? cache_find(&self->cache, &key, generation) : NULL;
+        if (hit != NULL) {
+            /* a recognition answered from the cache: counted like one, with its time */
+            double took = now() - started;
+            int b = 0;
+            while (b < self->nbounds - 1 && took > self->bounds[b])
+                b++;
+            self->buckets[b]++;
+            self->seconds += took;
+            for (int i = 0; i < hit->ncounters; i++)
+                self->counts[hit->counters[i]]++;
+            return hit->index;
+        }
+    }
+    return ask(self, decide, data, len, address, req, keyed ? &key : NULL, generation);
+}
+
+/* take() -> ([(counter id, count)], [per-bucket counts], seconds): what cache hits
+ * counted since the last take(), for the Python counters. */
+static PyObject *
+FastPath_take(FastPathObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *counts = PyList_New(0), *buckets = PyList_New(self->nbounds);
+    if (counts == NULL || buckets == NULL)
+        goto error;
+    for (int i = 0; i < MAX_COUNTERS; i++) {
+        if (self->counts[i] == 0)
+            continue;
+        PyObject *item = Py_BuildValue("(iK)", i, (unsigned long long)self->counts[i]);
+        if (item == NULL || PyList_Append(counts, item) < 0) {
+            Py_XDECREF(item);
+            goto error;
+        }
+        Py_DECREF(item);
+    }
+    for (int b = 0; b < self->nbounds; b++) {
+        PyObject *n = PyLong_FromUnsignedLongLong(self->buckets[b]);
+        if (n == NULL)
+            goto error;
+        PyList_SET_ITEM(buckets, b, n);
+    }
+    PyObject *result = Py_BuildValue("(NNd)", counts, buckets, self->seconds);
+    if (result == NULL)
+        return NULL;
+    memset(self->counts, 0, sizeof self->counts);
+    memset(self->buckets, 0, sizeof self->buckets);
+    self->seconds = 0;
+    return result;
+error:
+    Py_XDECREF(counts);
+    Py_XDECREF(buckets);
+    return NULL;
 }
 
 /* Part j of answer `index` appended to self->out; its length in *len. */
@@ -238,8 +411,18 @@ FastPath_respond(FastPathObject *self, PyObject *args)
         PyBuffer_Release(&data);
         Py_RETURN_NONE;
     }
+    unsigned char binary[16];
+    int family = inet_pton(AF_INET, ip, binary) == 1 ? AF_INET
+                 : inet_pton(AF_INET6, ip, binary) == 1 ? AF_INET6 : 0;
+    if (family == 0) {
+        PyBuffer_Release(&data);
+        PyErr_SetString(PyExc_ValueError, "respond: ip must be an IP address");
+        return NULL;
+    }
     address = Py_BuildValue("(sI)", ip, port);
-    int index = address ? ask(self, decide, data.buf, (size_t)data.len, address, &req) : -2;
+    int index = address ? decide_request(self, decide, data.buf, (size_t)data.len, address,
+                                         &req, family, binary)
+                        : -2;
     if (index == -2)
         goto done;
     result = PyList_New(0);
@@ -330,7 +513,11 @@ one(FastPathObject *self, int i, PyObject *decide, PyObject *slow)
     SipRequest req;
     int status = 0;
     if (fast && sip_scan(data, len, self->max_message, &req)) {
-        int index = ask(self, decide, data, len, address, &req);
+        const struct sockaddr_storage *sa = &self->addrs[i];
+        const void *binary = sa->ss_family == AF_INET
+                                 ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
+                                 : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+        int index = decide_request(self, decide, data, len, address, &req, sa->ss_family, binary);
         if (index == -2) {
             status = -1;
         } else if (index != HANDLED) {
@@ -363,13 +550,14 @@ one(FastPathObject *self, int i, PyObject *decide, PyObject *slow)
     return status;
 }
 
-/* pump(fd, decide, slow) -> (datagrams read, replies not sent) */
+/* pump(fd, decide, slow, unsent=None) -> (datagrams read, replies not sent); unsent(n)
+ * is called when replies could not be sent. The event loop calls it directly. */
 static PyObject *
 FastPath_pump(FastPathObject *self, PyObject *args)
 {
     int fd;
-    PyObject *decide, *slow;
-    if (!PyArg_ParseTuple(args, "iOO", &fd, &decide, &slow))
+    PyObject *decide, *slow, *unsent = Py_None;
+    if (!PyArg_ParseTuple(args, "iOO|O", &fd, &decide, &slow, &unsent))
         return NULL;
     if (self->slots == NULL && allocate_io(self) < 0)
         return NULL;
@@ -399,6 +587,12 @@ FastPath_pump(FastPathObject *self, PyObject *args)
     int failed = flush(self, fd);
     if (error)
         return NULL;
+    if (failed > 0 && unsent != Py_None) {
+        PyObject *result = PyObject_CallFunction(unsent, "i", failed);
+        if (result == NULL)
+            return NULL;
+        Py_DECREF(result);
+    }
     return Py_BuildValue("(ii)", got, failed);
 }
 
@@ -406,7 +600,9 @@ static PyMethodDef FastPath_methods[] = {
     {"respond", (PyCFunction)FastPath_respond, METH_VARARGS,
      "respond(data, address, decide): the replies to one datagram, or None."},
     {"pump", (PyCFunction)FastPath_pump, METH_VARARGS,
-     "pump(fd, decide, slow): read and answer one batch of datagrams."},
+     "pump(fd, decide, slow, unsent): read and answer one batch of datagrams."},
+    {"take", (PyCFunction)FastPath_take, METH_NOARGS,
+     "take(): what the cache hits counted since the last call."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -4,10 +4,12 @@ statuses are our own answers, reasons are the parser's and responder's constants
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
 
 from ..recognize.recognizer import Recognition
 from .responder import Recognize
@@ -18,10 +20,33 @@ METHODS = frozenset(
 )  # fmt: skip
 # Recognition takes about a microsecond; the buckets resolve that and outliers.
 BUCKETS = (1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 1e-3, 1e-2, 0.1)
+BUCKET_BOUNDS = (*BUCKETS, math.inf)  # the histogram's buckets, the last one unbounded
+
+Inc = Callable[..., None]  # a labelled counter's inc(amount=1)
+
+
+class _Flush:
+    """A collector that collects nothing: it hands counts kept elsewhere (the UDP fast
+    path's cache hits, counted in C) over to the counters before they are collected."""
+
+    def __init__(self, flushes: list[Callable[[], None]]) -> None:
+        self.flushes = flushes
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        for flush in self.flushes:
+            flush()
+        yield from ()
 
 
 class SipCounters:
     def __init__(self, registry: CollectorRegistry) -> None:
+        # Registered before the counters: the registry collects in registration order,
+        # so a scrape sees the counts handed over just before.
+        self._flushes: list[Callable[[], None]] = []
+        registry.register(_Flush(self._flushes))
         self.received = Counter(
             "sipmap_sip_received",
             "SIP messages received, by method (`response` for responses, `malformed` "
@@ -58,24 +83,36 @@ class SipCounters:
             "sipmap_sip_tcp_connections", "Open SIP TCP connections.", registry=registry
         )
         # Label lookups cost more than the increments: children are cached.
-        self._received: dict[tuple[str, str], Callable[[], None]] = {}
-        self._answered: dict[int, Callable[[], None]] = {}
-        self._dropped: dict[str, Callable[[], None]] = {}
-        self._forwarded: dict[str, Callable[[], None]] = {}
+        self._received: dict[tuple[str, str], Inc] = {}
+        self._answered: dict[int, Inc] = {}
+        self._dropped: dict[str, Inc] = {}
+        self._forwarded: dict[str, Inc] = {}
 
-    def count_received(self, method: str, transport: str) -> None:
+    def received_counter(self, method: str, transport: str) -> Inc:
         key = (method if method in METHODS or method in ("response", "malformed") else "other",
                transport)  # fmt: skip
         inc = self._received.get(key)
         if inc is None:
             inc = self._received[key] = self.received.labels(*key).inc
-        inc()
+        return inc
 
-    def count_answered(self, status: int) -> None:
+    def answered_counter(self, status: int) -> Inc:
         inc = self._answered.get(status)
         if inc is None:
             inc = self._answered[status] = self.answered.labels(str(status)).inc
-        inc()
+        return inc
+
+    def dropped_counter(self, reason: str) -> Inc:
+        inc = self._dropped.get(reason)
+        if inc is None:
+            inc = self._dropped[reason] = self.dropped.labels(reason).inc
+        return inc
+
+    def count_received(self, method: str, transport: str) -> None:
+        self.received_counter(method, transport)()
+
+    def count_answered(self, status: int) -> None:
+        self.answered_counter(status)()
 
     def count_forwarded(self, kind: str) -> None:
         inc = self._forwarded.get(kind)
@@ -84,10 +121,25 @@ class SipCounters:
         inc()
 
     def count_dropped(self, reason: str) -> None:
-        inc = self._dropped.get(reason)
-        if inc is None:
-            inc = self._dropped[reason] = self.dropped.labels(reason).inc
-        inc()
+        self.dropped_counter(reason)()
+
+    def add_flush(self, flush: Callable[[], None]) -> None:
+        """`flush` hands counts kept elsewhere over; called before every collection
+        and by `flush`."""
+        self._flushes.append(flush)
+
+    def flush(self) -> None:
+        for flush in self._flushes:
+            flush()
+
+    def observe_recognitions(self, buckets: list[int], seconds: float) -> None:
+        """Recognitions timed elsewhere, already sorted into BUCKET_BOUNDS (the fast
+        path's cache hits), added as `recognition.observe` would add them one by one."""
+        histogram = self.recognition
+        histogram._sum.inc(seconds)  # prometheus_client has no public bulk observe
+        for bucket, count in zip(histogram._buckets, buckets, strict=True):
+            if count:
+                bucket.inc(count)
 
     def timed(self, recognize: Recognize) -> Recognize:
         """`recognize`, observing how long each call takes."""

@@ -12,9 +12,10 @@ import os
 import socket
 from ipaddress import ip_address
 
+from ..recognize.recognizer import Recognizer
 from .counters import SipCounters
 from .message import split_host_port
-from .responder import EdgeConfig, Recognize, Responder, Target
+from .responder import EdgeConfig, Responder, Target
 from .serializer import REASONS
 from .transport import Edge
 
@@ -119,11 +120,12 @@ def edge_config(args: argparse.Namespace, sockets: list[socket.socket]) -> EdgeC
 
 
 def build_edge(
-    args: argparse.Namespace, config: EdgeConfig, recognize: Recognize, counters: SipCounters
+    args: argparse.Namespace, config: EdgeConfig, recognizer: Recognizer, counters: SipCounters
 ) -> Edge:
     return Edge(
-        Responder(config, counters.timed(recognize)),
+        Responder(config, counters.timed(recognizer.recognize)),
         counters,
+        recognizer=recognizer,
         max_message=args.sip_max_message,
         idle_timeout=args.sip_tcp_idle_timeout,
         max_connections=args.sip_tcp_max_connections,

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from ..recognize.recognizer import Recognition
 from .counters import SipCounters
@@ -42,6 +42,10 @@ PENDING_LIMIT = 256
 PER_IP_SHARE = 10  # messages waiting for an outgoing TCP connection to open
 
 
+class Versioned(Protocol):
+    generation: int
+
+
 class Edge:
     def __init__(
         self,
@@ -52,8 +56,12 @@ class Edge:
         idle_timeout: float,
         max_connections: int,
         unrecognized_answers: int,
+        recognizer: Versioned | None = None,
     ) -> None:
         self.responder = responder
+        # What the responder recognises with, if the UDP fast path may cache its
+        # decisions: its `generation` changes whenever its answers may.
+        self.recognizer = recognizer
         self.counters = counters
         self.max_message = max_message
         self.idle_timeout = idle_timeout
@@ -233,6 +241,7 @@ class Edge:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
+            self.counters.flush()  # the fast path's counts, for readers other than /metrics
             now = loop.time()
             message_timeout = min(MESSAGE_TIMEOUT, self.idle_timeout)
             for connection in list(self.connections.values()):
