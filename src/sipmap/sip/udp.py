@@ -11,8 +11,8 @@ messages) goes to `Edge.datagram`, the Python path, unchanged. The replies are b
 for byte what the Python path sends (tests/sip/test_fast.py).
 
 Decisions that depend only on the source IP, the method, the Request-URI and the
-recogniser's state (a recognised source: no answer budget involved; not proxied) are
-cached in C (sip_cache.c) until the recogniser's `generation` changes, with the
+recogniser's state (not proxied, and no answer budget involved: a recognised source, or
+any with --sip-drop-unrecognized) are cached in C (sip_cache.c) until the recogniser's `generation` changes, with the
 counters they increment: a cache hit runs no Python at all. What hits count is kept
 in C and handed to the Prometheus counters before each collection (`_flush`).
 """
@@ -117,26 +117,28 @@ class UdpEndpoint:
         counters = edge.counters
         try:
             recognition = edge.responder.recognize(address[0], uri)
-            if not recognition.recognized:
-                reason = edge.shed_reason()
-                if reason:
-                    counters.count_received(method, "udp")
-                    counters.count_dropped(reason)
-                    return HANDLED
-            verdict = edge.responder.verdict(method, uri, False, recognition)
-            if verdict is None:  # to be proxied: the Python path, with this recognition
-                edge.parsed_datagram(data, Source(address[0], address[1], "udp"), recognition)
-                return HANDLED
+            # An unrecognised source's answers are budgeted (a token bucket): decided
+            # each time, unless --sip-drop-unrecognized drops them all anyway.
+            cacheable = recognition.recognized or edge.responder.config.drop_unrecognized
             incs = [counters.received_counter(method, "udp")]
-            if isinstance(verdict, Drop):
-                incs.append(counters.dropped_counter(verdict.reason))
+            if not recognition.recognized and (reason := edge.shed_reason()):
+                incs.append(counters.dropped_counter(reason))
                 index = HANDLED
             else:
-                incs.extend(counters.answered_counter(status) for status in verdict.statuses)
-                index = self._index[verdict]
+                verdict = edge.responder.verdict(method, uri, False, recognition)
+                if verdict is None:  # to be proxied: the Python path, with this recognition
+                    source = Source(address[0], address[1], "udp")
+                    edge.parsed_datagram(data, source, recognition)
+                    return HANDLED
+                if isinstance(verdict, Drop):
+                    incs.append(counters.dropped_counter(verdict.reason))
+                    index = HANDLED
+                else:
+                    incs.extend(counters.answered_counter(status) for status in verdict.statuses)
+                    index = self._index[verdict]
             for inc in incs:
                 inc()
-            if not recognition.recognized:  # its answers are budgeted: decide each time
+            if not cacheable:
                 return index
             ids = tuple(self._counter_id(inc) for inc in incs)
             return (index, ids) if all(i >= 0 for i in ids) else index
