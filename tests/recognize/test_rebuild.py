@@ -162,3 +162,37 @@ def test_rebuild_of_an_unchanged_store_changes_nothing_and_a_failed_one_keeps_se
             await store.close()
 
     asyncio.run(scenario())
+
+
+def test_every_change_bumps_the_generation(tmp_path: Path) -> None:
+    """The SIP fast path caches decisions per `generation`: whatever changes what
+    `recognize` answers must change it (a write, a rebuild, an adopted state, a load)."""
+
+    async def scenario() -> list[int]:
+        store = SqliteStore(tmp_path / "generation.db")
+        service = open_service(store, clock=ManualClock(), new_sid=sids.counter_sids())
+        recognizer = service.recognizer
+        seen = [recognizer.generation]
+        try:
+            now = ManualClock()()
+            await store.write(
+                lambda tx: tx.insert(Account(TOP, TOP, "a", "active", "0" * 64, now, now))
+            )
+            one = (await service.domains.create(TOP, {"domain_name": "one.sip.twilio.com"})).domain
+            seen.append(recognizer.generation)
+            wide = await mapped(service, TOP, "10.0.0.0/8", one.sid)
+            seen.append(recognizer.generation)
+            await service.voice.delete_mapping(TOP, wide)
+            seen.append(recognizer.generation)
+            await recognizer.rebuild(store)
+            seen.append(recognizer.generation)
+            recognizer.adopt((await fresh_load(store))._state)
+            seen.append(recognizer.generation)
+            await asyncio.to_thread(recognizer.load, _Plain(store))
+            seen.append(recognizer.generation)
+        finally:
+            await store.close()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen == sorted(set(seen)), seen  # strictly increasing

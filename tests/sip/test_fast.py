@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import shutil
 import socket
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +35,7 @@ from .samples import SDP, invite
 from .test_responder import ALLOWED_IP, NO_ACL_IP, OUTSIDE_IP, UNMAPPED_IP, recognize
 
 UPSTREAM = Target("127.0.0.9", 5080, "udp")
+SIP_SOURCES = Path(__file__).resolve().parents[2] / "src" / "sipmap" / "sip"
 SIPP_OPTIONS = (
     b"OPTIONS sip:127.0.0.1:5060 SIP/2.0\r\n"
     b"Via: SIP/2.0/UDP 127.0.0.2:5061;branch=z9hG4bK-1234-1-0;rport\r\n"
@@ -358,3 +362,25 @@ def test_decide_must_name_an_answer() -> None:
         fast.respond(SIPP_OPTIONS, ALLOWED_IP, 5061, lambda d, a, u, m: 7)
     with pytest.raises(ZeroDivisionError):
         fast.respond(SIPP_OPTIONS, ALLOWED_IP, 5061, lambda d, a, u, m: 1 // 0)
+
+
+def test_the_scanner_under_sanitizers(tmp_path: Path) -> None:
+    """The C scanner, reply builder and cache over 200,000 mutated requests, built with
+    AddressSanitizer and UndefinedBehaviorSanitizer (scan_fuzz.c)."""
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    assert compiler is not None, "a C compiler builds sipmap's extensions; none found"
+    binary = tmp_path / "scan_fuzz"
+    sources = [SIP_SOURCES / f"{name}.c" for name in ("sip_scan", "sip_cache", "sip_blake2b")]
+    subprocess.run(
+        [compiler, "-std=c11", "-D_GNU_SOURCE", "-O1", "-g", "-Wall", "-Wextra", "-Werror",
+         "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+         f"-I{SIP_SOURCES}", str(Path(__file__).with_name("scan_fuzz.c")), *map(str, sources),
+         "-o", str(binary)],
+        check=True,
+    )  # fmt: skip
+    done = subprocess.run(
+        [str(binary), "200000", "8"], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    accepted = int(done.stdout.split()[0])
+    assert accepted > 1000, done.stdout  # the mutations leave many requests whole

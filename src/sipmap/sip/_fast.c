@@ -75,6 +75,8 @@ typedef struct {
     int nbounds;
 } FastPathObject;
 
+static void free_io(FastPathObject *self);
+
 static void
 clear_answers(FastPathObject *self)
 {
@@ -92,11 +94,7 @@ static void
 FastPath_dealloc(FastPathObject *self)
 {
     clear_answers(self);
-    PyMem_Free(self->slots);
-    PyMem_Free(self->msgs);
-    PyMem_Free(self->iovs);
-    PyMem_Free(self->addrs);
-    PyMem_Free(self->pending);
+    free_io(self);
     free(self->out.p);
     cache_free(&self->cache);
     Py_XDECREF(self->recognizer);
@@ -119,6 +117,7 @@ FastPath_init(FastPathObject *self, PyObject *args, PyObject *kwds)
         return -1;
     Py_CLEAR(self->recognizer);
     cache_free(&self->cache);
+    free_io(self); /* sized for the batch: allocated again by the next pump() */
     self->nbounds = 0;
     if (recognizer != Py_None) {
         PyObject *b = bounds ? PySequence_Fast(bounds, "bounds must be a sequence") : NULL;
@@ -450,6 +449,21 @@ done:
     return result;
 }
 
+static void
+free_io(FastPathObject *self)
+{
+    PyMem_Free(self->slots);
+    PyMem_Free(self->msgs);
+    PyMem_Free(self->iovs);
+    PyMem_Free(self->addrs);
+    PyMem_Free(self->pending);
+    self->slots = NULL;
+    self->msgs = NULL;
+    self->iovs = NULL;
+    self->addrs = NULL;
+    self->pending = NULL;
+}
+
 static int
 allocate_io(FastPathObject *self)
 {
@@ -461,6 +475,7 @@ allocate_io(FastPathObject *self)
     self->cap_pending = 2 * (int)n; /* an answer has at most two replies */
     self->pending = PyMem_Calloc((size_t)self->cap_pending, sizeof(Pending));
     if (!self->slots || !self->msgs || !self->iovs || !self->addrs || !self->pending) {
+        free_io(self); /* all or nothing: pump() allocates again next time */
         PyErr_NoMemory();
         return -1;
     }
