@@ -34,6 +34,8 @@
 #define MAX_COUNTERS 1024 /* counter ids a cached decision may name */
 #define MAX_BOUNDS 32     /* histogram buckets */
 
+static PyObject *generation_name; /* "generation", interned once */
+
 typedef struct {
     PyObject *status_line; /* bytes, with CRLF */
     PyObject *fixed;       /* bytes: Server and extra headers, each with CRLF */
@@ -194,28 +196,69 @@ bad:
     return -1;
 }
 
-/* The source address as Python's socket module gives it, its IP text and port in
- * `ip` and `*port`; `*fast` false for an address the fast path leaves to Python (a
- * scoped IPv6 address: its replies need the scope). NULL for another family. */
-static PyObject *
-address_of(const struct sockaddr_storage *sa, char *ip, size_t ip_size, unsigned *port,
-           bool *fast)
+/* Where a datagram came from: its address, and the IP as text and binary. */
+typedef struct {
+    const struct sockaddr_storage *sa; /* NULL: from respond(), an (ip, port) pair */
+    char ip[INET6_ADDRSTRLEN];
+    unsigned port;
+    int family;
+    const void *binary;
+} Source;
+
+/* `sa` as a Source; false for an address the fast path leaves to Python (another
+ * family, or a scoped IPv6 address: its replies need the scope). */
+static bool
+source_of(const struct sockaddr_storage *sa, Source *source)
 {
-    *fast = true;
+    source->sa = sa;
+    source->family = sa->ss_family;
     if (sa->ss_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        if (inet_ntop(AF_INET, &in->sin_addr, ip, (socklen_t)ip_size) == NULL)
-            return NULL;
-        *port = ntohs(in->sin_port);
-        return Py_BuildValue("(sI)", ip, *port);
+        source->port = ntohs(in->sin_port);
+        source->binary = &in->sin_addr;
+        return inet_ntop(AF_INET, &in->sin_addr, source->ip, sizeof source->ip) != NULL;
     }
     if (sa->ss_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        if (inet_ntop(AF_INET6, &in6->sin6_addr, ip, (socklen_t)ip_size) == NULL)
+        source->port = ntohs(in6->sin6_port);
+        source->binary = &in6->sin6_addr;
+        return in6->sin6_scope_id == 0 &&
+               inet_ntop(AF_INET6, &in6->sin6_addr, source->ip, sizeof source->ip) != NULL;
+    }
+    return false;
+}
+
+/* The source address as Python's socket module gives it (made only when Python is
+ * called: a cache hit needs none). */
+static PyObject *
+address_of(const Source *source)
+{
+    const struct sockaddr_storage *sa = source->sa;
+    if (sa == NULL || sa->ss_family == AF_INET)
+        return Py_BuildValue("(sI)", source->ip, source->port);
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    return Py_BuildValue("(sIkk)", source->ip, source->port,
+                         (unsigned long)ntohl(in6->sin6_flowinfo),
+                         (unsigned long)in6->sin6_scope_id);
+}
+
+/* Any datagram's address, for the Python path (NULL, no error, for another family). */
+static PyObject *
+any_address(const struct sockaddr_storage *sa)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (sa->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        if (inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip) == NULL)
             return NULL;
-        *port = ntohs(in6->sin6_port);
-        *fast = in6->sin6_scope_id == 0;
-        return Py_BuildValue("(sIkk)", ip, *port, (unsigned long)ntohl(in6->sin6_flowinfo),
+        return Py_BuildValue("(sI)", ip, (unsigned)ntohs(in->sin_port));
+    }
+    if (sa->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        if (inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip) == NULL)
+            return NULL;
+        return Py_BuildValue("(sIkk)", ip, (unsigned)ntohs(in6->sin6_port),
+                             (unsigned long)ntohl(in6->sin6_flowinfo),
                              (unsigned long)in6->sin6_scope_id);
     }
     return NULL;
@@ -240,14 +283,16 @@ checked_index(FastPathObject *self, PyObject *value)
  * the decision may be cached: a later hit then counts those counters itself. */
 static int
 ask(FastPathObject *self, PyObject *decide, const char *data, size_t len,
-    PyObject *address, const SipRequest *req, const CacheKey *key, long long generation)
+    const Source *source, const SipRequest *req, const CacheKey *key, long long generation)
 {
+    PyObject *address = address_of(source);
     PyObject *bytes = PyBytes_FromStringAndSize(data, (Py_ssize_t)len);
     PyObject *uri = PyUnicode_FromStringAndSize(req->uri.p, (Py_ssize_t)req->uri.n);
     PyObject *method = PyUnicode_FromStringAndSize(req->method.p, (Py_ssize_t)req->method.n);
     PyObject *result = NULL;
-    if (bytes && uri && method)
+    if (address && bytes && uri && method)
         result = PyObject_CallFunctionObjArgs(decide, bytes, address, uri, method, NULL);
+    Py_XDECREF(address);
     Py_XDECREF(bytes);
     Py_XDECREF(uri);
     Py_XDECREF(method);
@@ -291,7 +336,7 @@ done:
 static long long
 generation_of(FastPathObject *self)
 {
-    PyObject *value = PyObject_GetAttrString(self->recognizer, "generation");
+    PyObject *value = PyObject_GetAttr(self->recognizer, generation_name);
     long long generation = value ? PyLong_AsLongLong(value) : -1;
     Py_XDECREF(value);
     if (generation < 0) {
@@ -309,11 +354,11 @@ now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* One scanned request from `ip` (binary, of `family`): the answer's index from the
- * cache or from `decide`, HANDLED, or -2 on a Python error. */
+/* One scanned request from `source`: the answer's index from the cache or from
+ * `decide`, HANDLED, or -2 on a Python error. */
 static int
 decide_request(FastPathObject *self, PyObject *decide, const char *data, size_t len,
-               PyObject *address, const SipRequest *req, int family, const void *ip)
+               const Source *source, const SipRequest *req)
 {
     CacheKey key;
     long long generation = -1;
@@ -321,7 +366,8 @@ decide_request(FastPathObject *self, PyObject *decide, const char *data, size_t 
     if (self->recognizer != NULL) {
         double started = now();
         generation = generation_of(self);
-        keyed = generation >= 0 && cache_key(&key, family, ip, req->method, req->uri);
+        keyed = generation >= 0 &&
+                cache_key(&key, source->family, source->binary, req->method, req->uri);
         CacheEntry *hit = keyed ? cache_find(&self->cache, &key, generation) : NULL;
         if (hit != NULL) {
             /* a recognition answered from the cache: counted like one, with its time */
@@ -336,7 +382,7 @@ decide_request(FastPathObject *self, PyObject *decide, const char *data, size_t 
             return hit->index;
         }
     }
-    return ask(self, decide, data, len, address, req, keyed ? &key : NULL, generation);
+    return ask(self, decide, data, len, source, req, keyed ? &key : NULL, generation);
 }
 
 /* take() -> ([(counter id, count)], [per-bucket counts], seconds): what cache hits
@@ -405,23 +451,24 @@ FastPath_respond(FastPathObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*sIO", &data, &ip, &port, &decide))
         return NULL;
     SipRequest req;
-    PyObject *result = NULL, *address = NULL;
+    PyObject *result = NULL;
     if (!sip_scan(data.buf, (size_t)data.len, self->max_message, &req)) {
         PyBuffer_Release(&data);
         Py_RETURN_NONE;
     }
+    Source source = {.sa = NULL, .port = port};
     unsigned char binary[16];
-    int family = inet_pton(AF_INET, ip, binary) == 1 ? AF_INET
-                 : inet_pton(AF_INET6, ip, binary) == 1 ? AF_INET6 : 0;
-    if (family == 0) {
+    source.family = inet_pton(AF_INET, ip, binary) == 1    ? AF_INET
+                    : inet_pton(AF_INET6, ip, binary) == 1 ? AF_INET6
+                                                           : 0;
+    if (source.family == 0 || strlen(ip) >= sizeof source.ip) {
         PyBuffer_Release(&data);
         PyErr_SetString(PyExc_ValueError, "respond: ip must be an IP address");
         return NULL;
     }
-    address = Py_BuildValue("(sI)", ip, port);
-    int index = address ? decide_request(self, decide, data.buf, (size_t)data.len, address,
-                                         &req, family, binary)
-                        : -2;
+    strcpy(source.ip, ip);
+    source.binary = binary;
+    int index = decide_request(self, decide, data.buf, (size_t)data.len, &source, &req);
     if (index == -2)
         goto done;
     result = PyList_New(0);
@@ -444,7 +491,6 @@ FastPath_respond(FastPathObject *self, PyObject *args)
         Py_DECREF(item);
     }
 done:
-    Py_XDECREF(address);
     PyBuffer_Release(&data);
     return result;
 }
@@ -519,28 +565,19 @@ one(FastPathObject *self, int i, PyObject *decide, PyObject *slow)
 {
     const char *data = self->slots + (size_t)i * SLOT_BYTES;
     size_t len = self->msgs[i].msg_len;
-    char ip[INET6_ADDRSTRLEN];
-    unsigned port = 0;
-    bool fast;
-    PyObject *address = address_of(&self->addrs[i], ip, sizeof ip, &port, &fast);
-    if (address == NULL)
-        return PyErr_Occurred() ? -1 : 0; /* no IP family: not ours to answer */
+    Source source;
     SipRequest req;
     int status = 0;
-    if (fast && sip_scan(data, len, self->max_message, &req)) {
-        const struct sockaddr_storage *sa = &self->addrs[i];
-        const void *binary = sa->ss_family == AF_INET
-                                 ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
-                                 : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
-        int index = decide_request(self, decide, data, len, address, &req, sa->ss_family, binary);
+    if (source_of(&self->addrs[i], &source) && sip_scan(data, len, self->max_message, &req)) {
+        int index = decide_request(self, decide, data, len, &source, &req);
         if (index == -2) {
             status = -1;
         } else if (index != HANDLED) {
-            unsigned to_port = sip_reply_port(&req, port);
+            unsigned to_port = sip_reply_port(&req, source.port);
             for (int j = 0; j < self->answers[index].nparts && status == 0; j++) {
                 Pending *p = &self->pending[self->npending];
                 p->offset = self->out.n;
-                if (build(self, index, j, &req, ip, port, &p->len) < 0) {
+                if (build(self, index, j, &req, source.ip, source.port, &p->len) < 0) {
                     status = -1;
                     break;
                 }
@@ -553,16 +590,19 @@ one(FastPathObject *self, int i, PyObject *decide, PyObject *slow)
                     ((struct sockaddr_in6 *)&p->to)->sin6_port = htons((uint16_t)to_port);
             }
         }
-    } else {
-        PyObject *bytes = PyBytes_FromStringAndSize(data, (Py_ssize_t)len);
-        PyObject *result = bytes ? PyObject_CallFunctionObjArgs(slow, bytes, address, NULL) : NULL;
-        Py_XDECREF(bytes);
-        if (result == NULL)
-            status = -1;
-        Py_XDECREF(result);
+        return status;
     }
+    PyObject *address = any_address(&self->addrs[i]);
+    if (address == NULL)
+        return PyErr_Occurred() ? -1 : 0; /* no IP family: not ours to answer */
+    PyObject *bytes = PyBytes_FromStringAndSize(data, (Py_ssize_t)len);
+    PyObject *result = bytes ? PyObject_CallFunctionObjArgs(slow, bytes, address, NULL) : NULL;
+    Py_XDECREF(bytes);
     Py_DECREF(address);
-    return status;
+    if (result == NULL)
+        return -1;
+    Py_DECREF(result);
+    return 0;
 }
 
 /* pump(fd, decide, slow, unsent=None) -> (datagrams read, replies not sent); unsent(n)
@@ -613,7 +653,7 @@ FastPath_pump(FastPathObject *self, PyObject *args)
 
 static PyMethodDef FastPath_methods[] = {
     {"respond", (PyCFunction)FastPath_respond, METH_VARARGS,
-     "respond(data, address, decide): the replies to one datagram, or None."},
+     "respond(data, ip, port, decide): the replies to one datagram, or None."},
     {"pump", (PyCFunction)FastPath_pump, METH_VARARGS,
      "pump(fd, decide, slow, unsent): read and answer one batch of datagrams."},
     {"take", (PyCFunction)FastPath_take, METH_NOARGS,
@@ -644,6 +684,8 @@ PyMODINIT_FUNC
 PyInit__fast(void)
 {
     if (PyType_Ready(&FastPathType) < 0)
+        return NULL;
+    if (generation_name == NULL && (generation_name = PyUnicode_InternFromString("generation")) == NULL)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
