@@ -12,8 +12,9 @@ LPM_SOURCES = ["_lpm", *_TABLE]
 LPM_HEADERS = ["lpm_args", *_TABLE]
 
 SIP_DIR = "src/sipmap/sip"
-# _fast.c is the Python module; sip_scan.c (scanner, replies) and sip_cache.c what it wraps.
-FAST_SOURCES = ["_fast", "sip_scan", "sip_cache", "sip_blake2b"]
+# _fast.c is the Python module (fast_udp.c its socket side); sip_* the plain C it wraps.
+FAST_SOURCES = ["_fast", "fast_udp", "sip_scan", "sip_reply", "sip_cache", "sip_blake2b"]
+FAST_HEADERS = ["fast", "sip_scan", "sip_reply", "sip_cache", "sip_blake2b"]
 FLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden"]
 
 setup(
@@ -28,7 +29,7 @@ setup(
         Extension(
             "sipmap.sip._fast",
             sources=[f"{SIP_DIR}/{name}.c" for name in FAST_SOURCES],
-            depends=[f"{SIP_DIR}/{name}.h" for name in FAST_SOURCES[1:]],
+            depends=[f"{SIP_DIR}/{name}.h" for name in FAST_HEADERS],
             # recvmmsg/sendmmsg are GNU extensions of the C library
             define_macros=[("_GNU_SOURCE", "1")],
             extra_compile_args=FLAGS,

@@ -1,4 +1,4 @@
-/* scan_fuzz.c - the fast path's C parts (sip_scan.c, sip_cache.c, sip_blake2b.c) over
+/* scan_fuzz.c - the fast path's C parts (sip_scan, sip_reply, sip_cache, sip_blake2b) over
  * mutated SIP requests, built with AddressSanitizer and UndefinedBehaviorSanitizer by
  * test_fast.py::test_the_scanner_under_sanitizers: any out-of-bounds access, overflow
  * or undefined behaviour aborts the run.
@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "sip_cache.h"
+#include "sip_reply.h"
 #include "sip_scan.h"
 
 static const char *SEEDS[] = {

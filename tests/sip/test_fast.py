@@ -348,6 +348,32 @@ def test_pump_answers_a_burst_in_batches() -> None:
     assert all(b";rport=" in a and b"Content-Length: 0\r\n\r\n" in a for a in answers)
 
 
+def test_pump_answers_ipv6_with_the_source_address() -> None:
+    seen: list[tuple[Any, ...]] = []
+
+    def decide(data: bytes, address: tuple[Any, ...], uri: str, method: str) -> int:
+        seen.append(address)
+        return 0
+
+    fast = FastPath([((b"SIP/2.0 200 OK\r\n", b"Server: t\r\n", True),)], 4096)
+    request = SIPP_OPTIONS.replace(b"127.0.0.2:5061;branch", b"pbx.example.com;branch")
+    with (
+        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as server,
+        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as client,
+    ):
+        server.bind(("::1", 0))
+        client.bind(("::1", 0))
+        client.settimeout(5)
+        client.sendto(request, server.getsockname()[:2])
+        while fast.pump(server.fileno(), decide, lambda d, a: None) == (0, 0):
+            pass
+        answer = client.recv(4096)
+        port = client.getsockname()[1]
+    assert seen == [("::1", port, 0, 0)]
+    via = f"Via: SIP/2.0/UDP pbx.example.com;branch=z9hG4bK-1234-1-0;rport={port};received=::1"
+    assert via.encode() in answer
+
+
 @pytest.mark.parametrize(
     "answers", [[()], [((b"x", b"y"),)], [((b"x", b"y", True),) * 3], ["no"], 5]
 )
@@ -370,7 +396,9 @@ def test_the_scanner_under_sanitizers(tmp_path: Path) -> None:
     compiler = shutil.which("gcc") or shutil.which("cc")
     assert compiler is not None, "a C compiler builds sipmap's extensions; none found"
     binary = tmp_path / "scan_fuzz"
-    sources = [SIP_SOURCES / f"{name}.c" for name in ("sip_scan", "sip_cache", "sip_blake2b")]
+    sources = [
+        SIP_SOURCES / f"{name}.c" for name in ("sip_scan", "sip_reply", "sip_cache", "sip_blake2b")
+    ]
     subprocess.run(
         [compiler, "-std=c11", "-D_GNU_SOURCE", "-O1", "-g", "-Wall", "-Wextra", "-Werror",
          "-fsanitize=address,undefined", "-fno-sanitize-recover=all",

@@ -1,8 +1,8 @@
-/* sip_scan.h - the fast path's request scanner and reply builder, plain C.
+/* sip_scan.h - the fast path's request scanner, plain C.
  *
  * sip_scan() accepts only a conservative subset of SIP requests: the ones for which
  * the Python parser and responder are known to produce exactly what sip_reply()
- * writes (see the comment atop sip_scan.c). Anything else - responses, odd bytes,
+ * (sip_reply.h) writes (see the comment atop sip_scan.c). Anything else - responses, odd bytes,
  * folded or compact-comma headers, Route, an unusual Via - is refused, and the caller
  * hands the datagram to the Python path untouched. */
 #ifndef SIP_SCAN_H
@@ -35,23 +35,5 @@ typedef struct {
 
 /* 1 when `data` is a request of the subset (filled in `req`), 0 otherwise. */
 int sip_scan(const char *data, size_t len, size_t max_message, SipRequest *req);
-
-/* A growable output buffer. */
-typedef struct {
-    char *p;
-    size_t n, cap;
-} Out;
-
-/* One reply appended to `out`: `status_line` (with CRLF) then the request's Vias (the
- * top one stamped with received=/rport= for source ip:port), From, To (with our tag
- * when `tagged` and it has none), Call-ID, CSeq, `fixed` (Server and extra headers,
- * each with CRLF) and Content-Length: 0. Returns 0, or -1 when out of memory. */
-int sip_reply(Out *out, const SipRequest *req, const char *ip, unsigned port,
-              const char *status_line, size_t status_len, const char *fixed,
-              size_t fixed_len, bool tagged);
-
-/* Where the reply goes (RFC 3261 18.2.2, RFC 3581): the source port when rport was
- * asked for, else the Via's port, else 5060. */
-unsigned sip_reply_port(const SipRequest *req, unsigned source_port);
 
 #endif
