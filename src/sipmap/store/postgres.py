@@ -28,7 +28,10 @@ newest LOG_KEEP entries.
 Outages. Every call is bounded by `timeout` (--db-timeout): connecting, and waiting
 for a read, a write or the feed. Past it, or on a connection error, the caller gets
 DatabaseUnavailable (HTTP 503) — never a hang or a 500. Nothing needs restarting:
-the next use connects again.
+the next use connects again. The threads are bounded too: every round of statements
+on a connection runs under a deadline of the same length (deadline.py), past which the
+connection is cut — a server that hangs with its connections open answers nothing,
+and no TCP timeout would end the wait.
 
 A connection the server dropped while it sat idle is noticed on its next use and
 replaced, and that use repeated: any read, or a write batch that failed at its BEGIN
@@ -57,6 +60,7 @@ import psycopg
 from ..core.errors import DatabaseUnavailable
 from ..core.models import M, Model
 from .batch import MAX_BATCH, Outcome, dispatch
+from .deadline import UNBOUNDED, Deadline, Watchdog
 from .feed import ChangeFeed, Publish, Rebuild
 from .sqltx import POSTGRES, SqlTx, pending_migrations, run_isolated
 
@@ -74,14 +78,36 @@ class PostgresTx(SqlTx):
 
     dialect = POSTGRES
 
+    def __init__(self, conn: psycopg.Connection[tuple[Any, ...]],
+                 deadline: Deadline = UNBOUNDED, renew: float = 0.0) -> None:  # fmt: skip
+        super().__init__(conn)
+        self._deadline = deadline
+        self._renew = renew
+
     def scan(self, model: type[Model], columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
         # A server-side cursor, fetched SCAN_BATCH rows at a time: a plain one would
-        # receive the whole result into client memory before the first row.
+        # receive the whole result into client memory before the first row. A scan
+        # may take long in all (a full load): the deadline covers each round trip
+        # anew, and not the consumer's work in between — nor after the scan: the
+        # caller renews it for its next statement.
         conn: psycopg.Connection[tuple[Any, ...]] = self._conn  # type: ignore[assignment]
-        with conn.cursor(name="sipmap_scan") as cursor:
-            cursor.itersize = SCAN_BATCH
-            cursor.execute(self._scan_sql(model, columns).encode())
-            yield from cursor
+        deadline = self._deadline
+        try:
+            with conn.cursor(name="sipmap_scan") as cursor:
+                try:
+                    deadline.renew(self._renew)
+                    cursor.execute(self._scan_sql(model, columns).encode())
+                    while True:
+                        deadline.renew(self._renew)
+                        rows = cursor.fetchmany(SCAN_BATCH)
+                        if not rows:
+                            break
+                        deadline.pause()
+                        yield from rows
+                finally:
+                    deadline.renew(self._renew)  # for the CLOSE as the block ends
+        finally:
+            deadline.pause()
 
 
 SCAN_BATCH = 10_000  # rows per round trip of Tx.scan
@@ -127,9 +153,10 @@ _Job = tuple[Callable[[PostgresTx], Any], "asyncio.Future[Any]"]
 class _Writer:
     """One connection on one thread; queued writes share a transaction (group commit)."""
 
-    def __init__(self, dsn: str, timeout: float, log_keep: int) -> None:
+    def __init__(self, dsn: str, timeout: float, log_keep: int, watchdog: Watchdog) -> None:
         self._dsn = dsn
         self._timeout = timeout
+        self._watchdog = watchdog
         self._log_keep = log_keep
         self._next_trim = 0
         self._head = 0  # the log position the last commit reached
@@ -170,22 +197,27 @@ class _Writer:
         outcomes: list[Outcome] = []
         try:
             conn = self._begin()  # and the lock
-            tx = PostgresTx(conn)
-            if len(batch) == 1:
-                outcomes = self._alone(conn, tx, batch[0])
-                if outcomes[0][2] is not None:
-                    return outcomes  # rolled back: nothing to commit
-            else:
-                outcomes = run_isolated(conn, tx, batch)
-            if self._head >= self._next_trim:
-                self._trim(conn, self._head)
-            row = conn.execute(_HEAD_AND_COMMIT).fetchone()
+            with self._watchdog.deadline(conn, self._timeout):
+                tx = PostgresTx(conn)
+                if len(batch) == 1:
+                    outcomes = self._alone(conn, tx, batch[0])
+                    if outcomes[0][2] is not None:
+                        return outcomes  # rolled back: nothing to commit
+                else:
+                    outcomes = run_isolated(conn, tx, batch)
+                if self._head >= self._next_trim:
+                    self._trim(conn, self._head)
+                row = conn.execute(_HEAD_AND_COMMIT).fetchone()
             head = self._head = int(row[0]) if row else 0
         except Exception as exc:
             # The transaction itself failed, so every job in it does. Nothing was
-            # written — unless the connection broke during COMMIT: then nobody knows.
+            # written — unless the connection broke (or was cut, deadline.py) during
+            # COMMIT: then only the database knows, once it answers again.
             if not self._conn.broken:
-                with contextlib.suppress(psycopg.Error):
+                with (
+                    contextlib.suppress(psycopg.Error),
+                    self._watchdog.deadline(self._conn, self._timeout),
+                ):
                     self._conn.execute("ROLLBACK")
             return [(future, None, exc) for _, future in batch]
         return [
@@ -217,15 +249,18 @@ class _Writer:
     def _begin(self) -> psycopg.Connection[tuple[Any, ...]]:
         # A connection the server dropped while it sat idle fails at BEGIN, before any
         # job ran: the batch is safe to start again on a new one.
+        # Not one cut by its deadline, though: the server hangs, a new one would too.
         if not self._conn.broken:
-            try:
-                self._conn.execute(_BEGIN_WRITE)
-                return self._conn
-            except psycopg.OperationalError:
-                if not self._conn.broken:
-                    raise
+            with self._watchdog.deadline(self._conn, self._timeout) as deadline:
+                try:
+                    self._conn.execute(_BEGIN_WRITE)
+                    return self._conn
+                except psycopg.OperationalError:
+                    if not self._conn.broken or deadline.cut:
+                        raise
         self._conn = _connect(self._dsn, self._timeout, "writer")
-        self._conn.execute(_BEGIN_WRITE)
+        with self._watchdog.deadline(self._conn, self._timeout):
+            self._conn.execute(_BEGIN_WRITE)
         return self._conn
 
     def stop(self) -> None:
@@ -241,7 +276,8 @@ class PostgresStore:
         self.timeout = timeout
         with self._connect() as conn:
             migrate(conn)
-        self._writer = _Writer(dsn, timeout, log_keep)
+        self._watchdog = Watchdog()
+        self._writer = _Writer(dsn, timeout, log_keep, self._watchdog)
         self._idle: list[psycopg.Connection[tuple[Any, ...]]] = []
         self._idle_lock = threading.Lock()
         self.feed: ChangeFeed | None = None
@@ -251,7 +287,13 @@ class PostgresStore:
 
     def follow(self, publish: Publish, rebuild: Rebuild) -> ChangeFeed:
         """The change feed into `publish` (start it); from then on writes wait for it."""
-        self.feed = ChangeFeed(lambda: self._connect("feed"), publish, rebuild)
+        self.feed = ChangeFeed(
+            lambda: self._connect("feed"),
+            lambda conn: self._watchdog.deadline(conn, self.timeout),
+            publish,
+            rebuild,
+            timeout=self.timeout,
+        )
         return self.feed
 
     async def _bounded(self, work: Awaitable[R]) -> R:
@@ -281,46 +323,54 @@ class PostgresStore:
                 return
         conn.close()
 
-    def _read(self, conn: psycopg.Connection[tuple[Any, ...]], fn: Callable[[PostgresTx], R]) -> R:
+    def _read(self, conn: psycopg.Connection[tuple[Any, ...]], fn: Callable[[PostgresTx], R],
+              deadline: Deadline) -> R:  # fmt: skip
         # One snapshot for every query fn makes.
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
-            return fn(PostgresTx(conn))
+            return fn(PostgresTx(conn, deadline, self.timeout))
         finally:
             if not conn.broken:
+                deadline.renew(self.timeout)  # fn may have paused it (a scan)
                 conn.execute("ROLLBACK")  # nothing to keep: the transaction only read
 
-    def _pooled(self, work: Callable[[psycopg.Connection[tuple[Any, ...]]], R]) -> R:
+    def _pooled(self, work: Callable[[psycopg.Connection[tuple[Any, ...]], Deadline], R]) -> R:
         conn = self._borrow()
+        deadline: Deadline | None = None
         try:
-            return work(conn)
+            with self._watchdog.deadline(conn, self.timeout) as deadline:
+                return work(conn, deadline)
         except psycopg.OperationalError:
-            if not conn.broken:
-                raise
             # Dropped while idle in the pool (a server restart, an idle timeout): a read
-            # changes nothing, so it runs again on a new connection.
+            # changes nothing, so it runs again on a new connection. Not if it was cut
+            # for overrunning its deadline: the server hangs, a new connection would too.
+            if not conn.broken or deadline is None or deadline.cut:
+                raise
         finally:
             self._give_back(conn)
         conn = self._connect()
         try:
-            return work(conn)
+            with self._watchdog.deadline(conn, self.timeout) as deadline:
+                return work(conn, deadline)
         finally:
             self._give_back(conn)
 
     async def read(self, fn: Callable[[PostgresTx], R]) -> R:
         return await self._bounded(
-            asyncio.to_thread(self._pooled, lambda conn: self._read(conn, fn))
+            asyncio.to_thread(self._pooled, lambda conn, deadline: self._read(conn, fn, deadline))
         )
 
     async def get(self, model: type[M], sid: str, **where: Any) -> M | None:
         # A single statement in autocommit: its own snapshot, no BEGIN/COMMIT round trips.
         return await self._bounded(
-            asyncio.to_thread(self._pooled, lambda conn: PostgresTx(conn).get(model, sid, **where))
+            asyncio.to_thread(
+                self._pooled, lambda conn, _: PostgresTx(conn).get(model, sid, **where)
+            )
         )
 
     def read_blocking(self, fn: Callable[[PostgresTx], R]) -> R:
-        with self._connect() as conn:
-            return self._read(conn, fn)
+        with self._connect() as conn, self._watchdog.deadline(conn, self.timeout) as deadline:
+            return self._read(conn, fn, deadline)
 
     # -- writes -------------------------------------------------------------
 
@@ -344,12 +394,12 @@ class PostgresStore:
     async def close(self) -> None:
         if self.feed is not None:
             await self.feed.close()
-        await asyncio.to_thread(self._writer.stop)
-        self._close_readers()
+        await asyncio.to_thread(self.close_blocking)
 
     def close_blocking(self) -> None:
         self._writer.stop()
         self._close_readers()
+        self._watchdog.close()
 
 
 def migrate(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
