@@ -26,22 +26,33 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 
 
 class Deadline:
-    """One call's deadline on one connection."""
+    """One call's deadline on one connection; a context manager (Watchdog.deadline)."""
 
-    __slots__ = ("_fd", "_watchdog", "at", "cut")
+    __slots__ = ("_fd", "_seconds", "_watchdog", "at", "cut")
 
-    def __init__(self, watchdog: Watchdog | None, fd: int, at: float) -> None:
+    def __init__(self, watchdog: Watchdog | None, fd: int, seconds: float) -> None:
         self._watchdog = watchdog
         self._fd = fd
-        self.at = at
+        self._seconds = seconds
+        self.at = math.inf
         self.cut = False  # the watchdog shut the connection down: the call overran
+
+    def __enter__(self) -> Deadline:
+        if self._watchdog is not None:
+            self._watchdog._add(self, time.monotonic() + self._seconds)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        # Once this returns the watchdog cannot touch the descriptor, which the
+        # caller may close (and the kernel reuse) at once.
+        if self._watchdog is not None:
+            self._watchdog._remove(self)
 
     def renew(self, seconds: float) -> None:
         """Another `seconds` from now: for a long call made of many round trips (a
@@ -61,33 +72,36 @@ UNBOUNDED = Deadline(None, -1, math.inf)  # for calls another deadline already c
 
 class Watchdog:
     def __init__(self) -> None:
-        self._wake = threading.Condition()
+        self._wake = threading.Condition(threading.Lock())
         self._live: set[Deadline] = set()
         self._next = math.inf  # when the watchdog will look next
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="sipmap-pg-watchdog", daemon=True)
         self._thread.start()
 
-    @contextlib.contextmanager
-    def deadline(self, conn: psycopg.Connection[Any], seconds: float) -> Iterator[Deadline]:
-        """Cut `conn` if the block has not ended `seconds` from now (or from a renewal)."""
-        deadline = Deadline(self, conn.fileno(), math.inf)
+    def deadline(self, conn: psycopg.Connection[Any], seconds: float) -> Deadline:
+        """`with watchdog.deadline(conn, s):` cuts `conn` if the block has not ended
+        `seconds` after it began (or after a renewal)."""
+        return Deadline(self, conn.fileno(), seconds)
+
+    def _add(self, deadline: Deadline, at: float) -> None:
         with self._wake:
             self._live.add(deadline)
-        self._move(deadline, time.monotonic() + seconds)
-        try:
-            yield deadline
-        finally:
-            # Under the lock: once this returns the watchdog cannot touch the
-            # descriptor, which the caller may close (and the kernel reuse) at once.
-            with self._wake:
-                self._live.discard(deadline)
+            self._set(deadline, at)
+
+    def _remove(self, deadline: Deadline) -> None:
+        with self._wake:
+            self._live.discard(deadline)
 
     def _move(self, deadline: Deadline, at: float) -> None:
         with self._wake:
-            deadline.at = at
-            if at < self._next:
-                self._wake.notify()
+            self._set(deadline, at)
+
+    def _set(self, deadline: Deadline, at: float) -> None:
+        deadline.at = at
+        if at < self._next:  # sooner than the watchdog looks: wake it
+            self._next = at
+            self._wake.notify()
 
     def _run(self) -> None:
         with self._wake:

@@ -1,0 +1,97 @@
+"""The watchdog of store/deadline.py on real PostgreSQL connections: a call that overruns
+its deadline is cut (its connection broken, the wait ended), a call that ends in time is
+left alone, a shorter deadline registered after a longer one still fires first, and a
+paused deadline does not count the caller's own work.
+
+The server here is alive (pg_sleep keeps it busy): tests/e2e/test_frozen_database.py
+has one that hangs."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from sipmap.store.deadline import Watchdog
+
+from ..pg import base_url
+
+SLEEP = 10  # seconds the server would keep a call waiting; a test ends long before
+
+
+@pytest.fixture
+def watchdog() -> Iterator[Watchdog]:
+    dog = Watchdog()
+    yield dog
+    dog.close()
+
+
+def connect() -> psycopg.Connection[Any]:
+    return psycopg.connect(base_url(), autocommit=True)
+
+
+def test_an_overrunning_call_is_cut_and_its_connection_broken(watchdog: Watchdog) -> None:
+    with connect() as conn:
+        started = time.monotonic()
+        with (
+            pytest.raises(psycopg.OperationalError),
+            watchdog.deadline(conn, 0.3) as deadline,
+        ):
+            conn.execute(f"SELECT pg_sleep({SLEEP})")
+        assert time.monotonic() - started < SLEEP / 2
+        assert deadline.cut
+        assert conn.broken
+
+
+def test_a_call_in_time_is_left_alone(watchdog: Watchdog) -> None:
+    with connect() as conn:
+        with watchdog.deadline(conn, 2.0) as deadline:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        time.sleep(2.5)  # past the deadline, outside its block: nothing happens
+        assert not deadline.cut
+        assert conn.execute("SELECT 2").fetchone() == (2,)
+
+
+def test_a_shorter_deadline_fires_first(watchdog: Watchdog) -> None:
+    """Registered while the watchdog sleeps until a later one, it wakes it."""
+    with connect() as long_call, connect() as short_call:
+        outcome: list[bool] = []
+
+        def wait_long() -> None:
+            with (
+                watchdog.deadline(long_call, 60) as deadline,
+                contextlib.suppress(psycopg.OperationalError),
+            ):
+                long_call.execute("SELECT pg_sleep(3)")
+            outcome.append(deadline.cut)
+
+        thread = threading.Thread(target=wait_long)
+        thread.start()
+        time.sleep(0.2)
+        started = time.monotonic()
+        with pytest.raises(psycopg.OperationalError), watchdog.deadline(short_call, 0.3):
+            short_call.execute(f"SELECT pg_sleep({SLEEP})")
+        assert time.monotonic() - started < 2.5  # before the long call ends by itself
+        thread.join()
+        assert outcome == [False]
+
+
+def test_a_paused_deadline_spares_the_callers_work_and_a_renewed_one_fires(
+    watchdog: Watchdog,
+) -> None:
+    with connect() as conn:
+        with watchdog.deadline(conn, 0.3) as deadline:
+            conn.execute("SELECT 1")
+            deadline.pause()
+            time.sleep(0.8)  # the caller's own work: not the server's
+            assert not deadline.cut
+            deadline.renew(0.3)
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+            with pytest.raises(psycopg.OperationalError):
+                conn.execute(f"SELECT pg_sleep({SLEEP})")
+        assert deadline.cut
