@@ -7,7 +7,11 @@ what the database holds — the one truth about a write, even one whose client g
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -235,3 +239,63 @@ def test_a_write_whose_commit_the_hung_server_had_received(world: World) -> None
     retry = eventually(lambda: a.http.post("/v1/SourceIpMappings", data=data),
                        lambda r: r.status_code != 503)  # fmt: skip
     assert retry.status_code == 409, retry.text
+
+
+def writer_state(cluster: Cluster, server: Server) -> str | None:
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT state FROM pg_stat_activity WHERE application_name = %s",
+            (f"sipmap {server.process.pid} writer",),
+        ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def test_a_node_that_hangs_inside_a_write_holds_up_the_others_only_briefly(
+    world: World,
+) -> None:
+    """Node a freezes (SIGSTOP) while its writer is inside a transaction, holding the
+    write lock every node takes: the server ends that transaction after --db-timeout
+    idle, so b writes again while a is still frozen; a recovers when it continues."""
+    a, b = world.a, world.b
+    pid = a.server.process.pid
+    stop = threading.Event()
+    acknowledged: list[str] = []
+
+    def writes() -> None:
+        with a.server.http() as http:
+            while not stop.is_set():
+                with contextlib.suppress(httpx.HTTPError):
+                    response = http.post("/v1/IpRecords", data={"IpAddress": "10.90.0.0"})
+                    if response.status_code == 201:
+                        acknowledged.append(response.json()["sid"])
+
+    writer = threading.Thread(target=writes)
+    writer.start()
+    try:
+        # Catch a's writer between two statements of a transaction: stop a, look.
+        for _ in range(1000):
+            os.kill(pid, signal.SIGSTOP)
+            if writer_state(world.cluster, a.server) == "idle in transaction":
+                break
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.005)
+        else:
+            pytest.fail("never caught node a's writer inside a transaction")
+        started = time.monotonic()
+        response = recovered(b, "10.91.0.0")
+        assert response.status_code == 201, response.text
+        assert time.monotonic() - started < 3 * TIMEOUT + 1
+        acknowledged.append(response.json()["sid"])
+        assert writer_state(world.cluster, a.server) is None  # its session was ended
+    finally:
+        stop.set()
+        os.kill(pid, signal.SIGCONT)
+        writer.join()
+    response = recovered(a, "10.92.0.0")
+    assert response.status_code == 201, response.text
+    acknowledged.append(response.json()["sid"])
+    stored = in_database(world.cluster, "SELECT sid FROM ip_records")
+    assert set(acknowledged) <= stored
+    for api in (a, b):
+        for sid in acknowledged[-2:]:
+            assert api.http.get(f"/v1/IpRecords/{sid}").status_code == 200

@@ -125,6 +125,7 @@ _BEGIN_WRITE = (
 
 
 _HEAD_AND_COMMIT = "SELECT coalesce(max(pos), 0) FROM change_log; COMMIT"
+_IDLE_LIMIT = "SET idle_in_transaction_session_timeout = %d"
 _TRIM = "DELETE FROM change_log WHERE pos <= %s"
 _TRIMMED = "UPDATE settings SET value = %s WHERE key = 'change_log_trimmed' AND value::bigint < %s"
 
@@ -160,10 +161,24 @@ class _Writer:
         self._log_keep = log_keep
         self._next_trim = 0
         self._head = 0  # the log position the last commit reached
-        self._conn = _connect(dsn, timeout, "writer")
+        self._conn = self._open()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="sipmap-pg-writer", daemon=True)
         self._thread.start()
+
+    def _open(self) -> psycopg.Connection[tuple[Any, ...]]:
+        conn = _connect(self._dsn, self._timeout, "writer")
+        # A node that hangs inside a write transaction (its process stopped, its VM
+        # frozen) would hold the lock every node's writes take for as long as its TCP
+        # connection lives. The server ends such a transaction once it sat idle for
+        # --db-timeout: by then this node's callers have given up on it anyway.
+        try:
+            with self._watchdog.deadline(conn, self._timeout):
+                conn.execute(_IDLE_LIMIT % max(1, round(self._timeout * 1000)))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     async def write(self, fn: Callable[[PostgresTx], R]) -> tuple[R, int]:
         """fn's result, and the change-log position its transaction reached."""
@@ -250,7 +265,8 @@ class _Writer:
         # A connection the server dropped while it sat idle fails at BEGIN, before any
         # job ran: the batch is safe to start again on a new one.
         # Not one cut by its deadline, though: the server hangs, a new one would too.
-        if not self._conn.broken:
+        # (Closed: the last attempt to replace it failed.)
+        if not (self._conn.broken or self._conn.closed):
             with self._watchdog.deadline(self._conn, self._timeout) as deadline:
                 try:
                     self._conn.execute(_BEGIN_WRITE)
@@ -258,7 +274,8 @@ class _Writer:
                 except psycopg.OperationalError:
                     if not self._conn.broken or deadline.cut:
                         raise
-        self._conn = _connect(self._dsn, self._timeout, "writer")
+        self._conn.close()
+        self._conn = self._open()
         with self._watchdog.deadline(self._conn, self._timeout):
             self._conn.execute(_BEGIN_WRITE)
         return self._conn
