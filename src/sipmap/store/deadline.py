@@ -31,6 +31,11 @@ from typing import Any
 import psycopg
 
 
+class Overran(psycopg.OperationalError):
+    """What a call cut by its deadline raises (rather than the "server closed the
+    connection" the cut itself makes libpq report)."""
+
+
 class Deadline:
     """One call's deadline on one connection; a context manager (Watchdog.deadline)."""
 
@@ -48,16 +53,21 @@ class Deadline:
             self._watchdog._add(self, time.monotonic() + self._seconds)
         return self
 
-    def __exit__(self, *_: object) -> None:
+    def __exit__(self, kind: object, error: BaseException | None, _: object) -> None:
         # Once this returns the watchdog cannot touch the descriptor, which the
         # caller may close (and the kernel reuse) at once.
         if self._watchdog is not None:
             self._watchdog._remove(self)
+        overran = self.cut and isinstance(error, psycopg.OperationalError)
+        if overran and not isinstance(error, Overran):
+            message = f"the database did not answer within {self._seconds:g} s"
+            raise Overran(message) from error
 
     def renew(self, seconds: float) -> None:
         """Another `seconds` from now: for a long call made of many round trips (a
         full scan), each of which must answer in time."""
         if self._watchdog is not None:
+            self._seconds = seconds
             self._watchdog._move(self, time.monotonic() + seconds)
 
     def pause(self) -> None:

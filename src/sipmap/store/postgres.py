@@ -60,7 +60,7 @@ import psycopg
 from ..core.errors import DatabaseUnavailable
 from ..core.models import M, Model
 from .batch import MAX_BATCH, Outcome, dispatch
-from .deadline import UNBOUNDED, Deadline, Watchdog
+from .deadline import UNBOUNDED, Deadline, Overran, Watchdog
 from .feed import ChangeFeed, Publish, Rebuild
 from .sqltx import POSTGRES, SqlTx, pending_migrations, run_isolated
 
@@ -267,13 +267,13 @@ class _Writer:
         # Not one cut by its deadline, though: the server hangs, a new one would too.
         # (Closed: the last attempt to replace it failed.)
         if not (self._conn.broken or self._conn.closed):
-            with self._watchdog.deadline(self._conn, self._timeout) as deadline:
-                try:
+            try:
+                with self._watchdog.deadline(self._conn, self._timeout):
                     self._conn.execute(_BEGIN_WRITE)
-                    return self._conn
-                except psycopg.OperationalError:
-                    if not self._conn.broken or deadline.cut:
-                        raise
+                return self._conn
+            except psycopg.OperationalError as error:
+                if not self._conn.broken or isinstance(error, Overran):
+                    raise
         self._conn.close()
         self._conn = self._open()
         with self._watchdog.deadline(self._conn, self._timeout):
@@ -294,7 +294,11 @@ class PostgresStore:
         with self._connect() as conn:
             migrate(conn)
         self._watchdog = Watchdog()
-        self._writer = _Writer(dsn, timeout, log_keep, self._watchdog)
+        try:
+            self._writer = _Writer(dsn, timeout, log_keep, self._watchdog)
+        except BaseException:
+            self._watchdog.close()
+            raise
         self._idle: list[psycopg.Connection[tuple[Any, ...]]] = []
         self._idle_lock = threading.Lock()
         self.feed: ChangeFeed | None = None
@@ -353,15 +357,14 @@ class PostgresStore:
 
     def _pooled(self, work: Callable[[psycopg.Connection[tuple[Any, ...]], Deadline], R]) -> R:
         conn = self._borrow()
-        deadline: Deadline | None = None
         try:
             with self._watchdog.deadline(conn, self.timeout) as deadline:
                 return work(conn, deadline)
-        except psycopg.OperationalError:
+        except psycopg.OperationalError as error:
             # Dropped while idle in the pool (a server restart, an idle timeout): a read
             # changes nothing, so it runs again on a new connection. Not if it was cut
             # for overrunning its deadline: the server hangs, a new connection would too.
-            if not conn.broken or deadline is None or deadline.cut:
+            if not conn.broken or isinstance(error, Overran):
                 raise
         finally:
             self._give_back(conn)
