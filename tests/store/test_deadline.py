@@ -8,18 +8,24 @@ has one that hangs."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
 import pytest
 
+from sipmap.core.models import IpRecord
+from sipmap.store.base import Tx
 from sipmap.store.deadline import Overran, Watchdog
+from sipmap.store.postgres import PostgresStore
 
-from ..pg import base_url
+from ..pg import base_url, scratch_database
+from .factories import TOP, record
+from .test_contract import insert_all
 
 SLEEP = 10  # seconds the server would keep a call waiting; a test ends long before
 
@@ -90,7 +96,43 @@ def test_a_paused_deadline_spares_the_callers_work_and_a_renewed_one_fires(
             deadline.pause()
             time.sleep(0.8)  # the caller's own work: not the server's
             assert not deadline.cut
-            deadline.renew(0.3)
+            deadline.renew()
             assert conn.execute("SELECT 1").fetchone() == (1,)
             conn.execute(f"SELECT pg_sleep({SLEEP})")
         assert deadline.cut
+
+
+def test_a_long_scan_is_not_cut_while_each_of_its_fetches_is_in_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full load (the feed's, or read_blocking's) may take far longer than the deadline:
+    each fetch gets it anew, and the consumer's work between fetches does not count."""
+    monkeypatch.setattr("sipmap.store.postgres.SCAN_BATCH", 2)
+    records = [record(n) for n in range(1, 5)]
+    timeout = 0.5  # each batch of 2 rows takes the consumer 0.7 s
+
+    def slowly(tx: Tx) -> list[str]:
+        sids = []
+        for (sid,) in tx.scan(IpRecord, ["sid"]):
+            time.sleep(0.35)
+            sids.append(sid)
+        return sids
+
+    async def run(url: str) -> None:
+        store = PostgresStore(url, timeout=timeout)
+        try:
+            await store.write(insert_all(TOP, *records))
+            loaded: list[str] = []
+
+            def rebuild(tx: Tx) -> Callable[[], None]:
+                loaded.extend(slowly(tx))
+                return lambda: None
+
+            await store.follow(lambda events: None, rebuild).start()
+            assert loaded == [r.sid for r in records]
+            assert await asyncio.to_thread(store.read_blocking, slowly) == loaded
+        finally:
+            await store.close()
+
+    with scratch_database() as url:
+        asyncio.run(run(url))

@@ -63,12 +63,11 @@ class Deadline:
             message = f"the database did not answer within {self._seconds:g} s"
             raise Overran(message) from error
 
-    def renew(self, seconds: float) -> None:
-        """Another `seconds` from now: for a long call made of many round trips (a
-        full scan), each of which must answer in time."""
+    def renew(self) -> None:
+        """As long again from now: for a long call made of many round trips (a full
+        scan), each of which must answer in time."""
         if self._watchdog is not None:
-            self._seconds = seconds
-            self._watchdog._move(self, time.monotonic() + seconds)
+            self._watchdog._move(self, time.monotonic() + self._seconds)
 
     def pause(self) -> None:
         """No deadline until the next renewal: the caller works, the server is not

@@ -93,14 +93,14 @@ def decode(table: str, deleted: bool, row: dict[str, Any]) -> ev.Event:
 
 
 def snapshot(
-    conn: psycopg.Connection[Any], rebuild: Rebuild, deadline: Deadline, renew: float
+    conn: psycopg.Connection[Any], rebuild: Rebuild, deadline: Deadline
 ) -> tuple[Callable[[], None], int]:
     """`rebuild` over one snapshot of the tables, and the log position it reflects
     (run inside a REPEATABLE READ transaction); each fetch renews `deadline`."""
     from .postgres import PostgresTx
 
-    swap = rebuild(PostgresTx(conn, deadline, renew))
-    deadline.renew(renew)  # the scans paused it
+    swap = rebuild(PostgresTx(conn, deadline))
+    deadline.renew()  # the scans paused it
     head = int(_scalar(conn, _HEAD))
     trimmed = int(_scalar(conn, _TRIMMED))
     return swap, max(head, trimmed)
@@ -127,12 +127,9 @@ class ChangeFeed:
         bound: Bound,
         publish: Publish,
         rebuild: Rebuild,
-        *,
-        timeout: float,
     ) -> None:
         self._connect = connect
         self._bound = bound
-        self._timeout = timeout  # the bound's length, for each fetch of a full load
         self._publish = publish
         self._rebuild = rebuild
         self._fetched = -1  # the feed thread's position; -1: nothing loaded yet
@@ -267,11 +264,11 @@ class ChangeFeed:
                 if self._fetched >= 0:
                     log.warning("change feed: trimmed past %d; reloading", self._fetched)
                     self.reloads += 1
-                swap, head = snapshot(conn, self._rebuild, deadline, self._timeout)
+                swap, head = snapshot(conn, self._rebuild, deadline)
                 self._hand(None, swap, head)
                 self._fetched = head
             while True:
-                deadline.renew(self._timeout)  # a long backlog: each fetch in time
+                deadline.renew()  # a long backlog: each fetch in time
                 entries = conn.execute(_ENTRIES, (self._fetched, FETCH)).fetchall()
                 if entries:
                     events = [decode(tbl, deleted, row) for _, tbl, deleted, row in entries]
@@ -281,5 +278,5 @@ class ChangeFeed:
                     break
         finally:
             if not conn.broken:
-                deadline.renew(self._timeout)
+                deadline.renew()
                 conn.execute("ROLLBACK")

@@ -78,11 +78,11 @@ class PostgresTx(SqlTx):
 
     dialect = POSTGRES
 
-    def __init__(self, conn: psycopg.Connection[tuple[Any, ...]],
-                 deadline: Deadline = UNBOUNDED, renew: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self, conn: psycopg.Connection[tuple[Any, ...]], deadline: Deadline = UNBOUNDED
+    ) -> None:
         super().__init__(conn)
-        self._deadline = deadline
-        self._renew = renew
+        self._deadline = deadline  # renewed for each round trip of a scan
 
     def scan(self, model: type[Model], columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
         # A server-side cursor, fetched SCAN_BATCH rows at a time: a plain one would
@@ -95,17 +95,17 @@ class PostgresTx(SqlTx):
         try:
             with conn.cursor(name="sipmap_scan") as cursor:
                 try:
-                    deadline.renew(self._renew)
+                    deadline.renew()
                     cursor.execute(self._scan_sql(model, columns).encode())
                     while True:
-                        deadline.renew(self._renew)
+                        deadline.renew()
                         rows = cursor.fetchmany(SCAN_BATCH)
                         if not rows:
                             break
                         deadline.pause()
                         yield from rows
                 finally:
-                    deadline.renew(self._renew)  # for the CLOSE as the block ends
+                    deadline.renew()  # for the CLOSE as the block ends
         finally:
             deadline.pause()
 
@@ -313,7 +313,6 @@ class PostgresStore:
             lambda conn: self._watchdog.deadline(conn, self.timeout),
             publish,
             rebuild,
-            timeout=self.timeout,
         )
         return self.feed
 
@@ -349,10 +348,10 @@ class PostgresStore:
         # One snapshot for every query fn makes.
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
-            return fn(PostgresTx(conn, deadline, self.timeout))
+            return fn(PostgresTx(conn, deadline))
         finally:
             if not conn.broken:
-                deadline.renew(self.timeout)  # fn may have paused it (a scan)
+                deadline.renew()  # fn may have paused it (a scan)
                 conn.execute("ROLLBACK")  # nothing to keep: the transaction only read
 
     def _pooled(self, work: Callable[[psycopg.Connection[tuple[Any, ...]], Deadline], R]) -> R:
