@@ -102,6 +102,34 @@ def test_a_paused_deadline_spares_the_callers_work_and_a_renewed_one_fires(
         assert deadline.cut
 
 
+def test_a_closed_watchdog_still_cuts_the_calls_in_flight() -> None:
+    """A store closes at shutdown while a cancelled request's thread may still wait."""
+    dog = Watchdog()
+    errors: list[BaseException] = []
+    with connect() as conn:
+
+        def call() -> None:
+            try:
+                with dog.deadline(conn, 0.5):
+                    conn.execute(f"SELECT pg_sleep({SLEEP})")
+            except psycopg.Error as error:
+                errors.append(error)
+
+        thread = threading.Thread(target=call)
+        thread.start()
+        pid = conn.info.backend_pid
+        with connect() as other:  # the call is under way: its deadline is set
+            while not other.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event = 'PgSleep'", (pid,)
+            ).fetchone():
+                time.sleep(0.01)
+        started = time.monotonic()
+        dog.close()  # returns once the call in flight has ended
+        assert time.monotonic() - started < SLEEP / 2
+        thread.join()
+    assert [type(error) for error in errors] == [Overran]
+
+
 def test_a_long_scan_is_not_cut_while_each_of_its_fetches_is_in_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -101,6 +101,8 @@ class Watchdog:
     def _remove(self, deadline: Deadline) -> None:
         with self._wake:
             self._live.discard(deadline)
+            if self._closed and not self._live:
+                self._wake.notify()
 
     def _move(self, deadline: Deadline, at: float) -> None:
         with self._wake:
@@ -114,7 +116,9 @@ class Watchdog:
 
     def _run(self) -> None:
         with self._wake:
-            while not self._closed:
+            # Closed, it still keeps the deadlines of the calls in flight (a request
+            # cancelled at shutdown leaves its thread running), then ends.
+            while not self._closed or self._live:
                 now = time.monotonic()
                 for deadline in [d for d in self._live if d.at <= now]:
                     self._live.discard(deadline)
@@ -124,6 +128,7 @@ class Watchdog:
                 self._wake.wait(None if self._next == math.inf else self._next - now)
 
     def close(self) -> None:
+        """Stop once the calls in flight have ended (each within its deadline)."""
         with self._wake:
             self._closed = True
             self._wake.notify()
