@@ -3,6 +3,7 @@ writes made through the other, through cut connections and a restarted server.""
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections import Counter
@@ -312,3 +313,51 @@ def test_an_account_suspended_through_one_node_accepts_nothing_on_the_other(
     converge(b, "198.51.100.9", (domain, True))
     a.post(f"{S}.json", Status="closed")
     converge(b, "198.51.100.9", (domain, False))
+
+
+def sip_options(sip_port: int, source: str) -> int | None:
+    """The status a node's SIP edge answers an OPTIONS from `source` with (None: none)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((source, 0))
+        sock.settimeout(0.5)
+        local = sock.getsockname()[1]
+        sock.sendto(
+            (
+                f"OPTIONS sip:127.0.0.1:{sip_port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP {source}:{local};branch=z9hG4bK-{uuid.uuid4().hex};rport\r\n"
+                f"From: <sip:probe@{source}>;tag=1\r\nTo: <sip:127.0.0.1>\r\n"
+                "Call-ID: multinode\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            ).encode(),
+            ("127.0.0.1", sip_port),
+        )
+        try:
+            return int(sock.recv(4096).split(b" ", 2)[1])
+        except TimeoutError:
+            return None
+
+
+def test_the_sip_edge_of_one_node_follows_writes_made_through_the_other(database: str) -> None:
+    """The SIP fast path caches its decisions per recogniser generation: a change that
+    arrives by the change feed must reach the next datagram, like an API write does."""
+    a = Api(start_server(database, *NO_SIP))
+    b = Api(start_server(database))  # with a SIP edge
+    try:
+        source, port = "127.0.0.2", b.server.sip_port
+        assert port
+        domain = a.post(f"{A}/SIP/Domains.json", DomainName=name())["sid"]
+        acl = a.post(f"{A}/SIP/IpAccessControlLists.json", FriendlyName="pbx")["sid"]
+        a.post(f"{A}/SIP/IpAccessControlLists/{acl}/IpAddresses.json", FriendlyName="pbx",
+               IpAddress=source)  # fmt: skip
+        a.post(f"{A}/SIP/Domains/{domain}/IpAccessControlListMappings.json",
+               IpAccessControlListSid=acl)  # fmt: skip
+        record = a.post("/v1/IpRecords", IpAddress=source)["sid"]
+        mapping = a.post("/v1/SourceIpMappings", IpRecordSid=record, SipDomainSid=domain)["sid"]
+        assert eventually(lambda: sip_options(port, source), lambda s: s == 200) == 200
+        assert sip_options(port, source) == 200  # now from the fast path's cache
+        a.delete(f"/v1/SourceIpMappings/{mapping}")
+        assert eventually(lambda: sip_options(port, source), lambda s: s == 403) == 403
+        mapping = a.post("/v1/SourceIpMappings", IpRecordSid=record, SipDomainSid=domain)["sid"]
+        assert eventually(lambda: sip_options(port, source), lambda s: s == 200) == 200
+    finally:
+        a.stop()
+        b.stop()
