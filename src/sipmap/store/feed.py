@@ -14,6 +14,11 @@ included: a write is acknowledged once the feed applied its entries (`reached`).
 Applying a node's own events in-process as well would be wrong, not just redundant —
 they could land after a later write from another node to the same row, and undo it.
 
+With a Lease (leases.py) the feed thread also renews this node's lease, and after the
+loop has applied a batch acknowledges its position to every node; it hears the others'
+acknowledgements on the same connection. And every change to a cached table also goes
+to `observe` (the row cache, feed_cache.py) in the same step as the recogniser's.
+
 A lost connection is retried; on return the feed first catches up from the last
 position it applied. If the log was trimmed past that position (store/postgres.py
 keeps the newest LOG_KEEP entries), it rebuilds in full from one snapshot of the
@@ -39,6 +44,8 @@ import psycopg
 from ..core import events as ev
 from ..core.models import AclMapping, IpAddress, SipDomain, SourceIpMapping
 from .base import Tx
+from .feed_cache import Change, decode_change
+from .leases import ACK_CHANNEL, RENEW, STALL, Lease
 from .schema import COLUMNS, from_row
 
 log = logging.getLogger("sipmap.feed")
@@ -52,6 +59,9 @@ Publish = Callable[[Sequence[ev.Event]], None]
 # and returns the swap to make on the loop. The small interface a live rebuild of the
 # recogniser has to offer.
 Rebuild = Callable[[Tx], Callable[[], None]]
+# Every change to a cached table, and the position applied with it; None: a full
+# reload, so forget everything. Called on the loop, in the same step as `publish`.
+Observe = Callable[[Sequence[Change] | None, int], None]
 
 # table -> (model, event when saved, event when deleted)
 _TABLES: dict[str, tuple[type[Any], Callable[[Any], ev.Event], Callable[[Any], ev.Event]]] = {
@@ -73,10 +83,13 @@ def _scalar(conn: psycopg.Connection[Any], sql: str) -> Any:
     return row[0]
 
 
-def decode(table: str, deleted: bool, row: dict[str, Any]) -> ev.Event:
-    """A log entry as the Event the service layer would have published for it."""
+def decode(table: str, deleted: bool, row: dict[str, Any]) -> ev.Event | None:
+    """A log entry as the Event the service layer would have published for it; None
+    for a table recognition does not use (logged for the row cache, migration 0006)."""
     if table == "accounts":  # only its status is logged (migration 0005)
         return ev.AccountStatusChanged(row["sid"], row["status"])
+    if table not in _TABLES:
+        return None
     model, saved, gone = _TABLES[table]
     obj = from_row(model, tuple(row[column] for column in COLUMNS[model]))
     return gone(obj) if deleted else saved(obj)
@@ -109,11 +122,21 @@ class FeedStatus:
 
 class ChangeFeed:
     def __init__(
-        self, connect: Callable[[], psycopg.Connection[Any]], publish: Publish, rebuild: Rebuild
+        self,
+        connect: Callable[[], psycopg.Connection[Any]],
+        publish: Publish,
+        rebuild: Rebuild,
+        *,
+        observe: Observe | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self._connect = connect
         self._publish = publish
         self._rebuild = rebuild
+        self._observe = observe
+        self.lease = lease
+        self._loop_applied = threading.Event()  # set by the loop after each step
+        self._handed_at: float | None = None  # when the oldest unapplied hand-off was made
         self._fetched = -1  # the feed thread's position; -1: nothing loaded yet
         self._applied = -1  # the loop's
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []  # a heap by position
@@ -166,13 +189,21 @@ class ChangeFeed:
         behind = 0.0 if since is None else time.monotonic() - since
         return FeedStatus(self._applied, self._connected, behind)
 
+    @property
+    def applied(self) -> int:
+        """The last log position applied (on the loop)."""
+        return self._applied
+
     def _apply(self, events: Sequence[ev.Event] | None, swap: Callable[[], None] | None,
-               position: int) -> None:  # fmt: skip
+               position: int, changes: Sequence[Change] | None = ()) -> None:  # fmt: skip
         if swap is not None:
             swap()
         if events:
             self._publish(events)
+        if self._observe is not None:
+            self._observe(None if swap is not None else changes, position)
         self._applied = position
+        self._loop_applied.set()
         while self._waiters and self._waiters[0][0] <= position:
             _, _, future = heapq.heappop(self._waiters)
             if not future.done():
@@ -180,16 +211,20 @@ class ChangeFeed:
 
     async def close(self) -> None:
         self._stop.set()
+        if self.lease is not None:
+            self.lease.lapse()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
 
     # -- the feed thread ------------------------------------------------------------
 
     def _hand(self, events: Sequence[ev.Event] | None, swap: Callable[[], None] | None,
-              position: int) -> None:  # fmt: skip
+              position: int, changes: Sequence[Change] | None = ()) -> None:  # fmt: skip
         assert self._loop is not None
+        if self._handed_at is None:
+            self._handed_at = time.monotonic()
         try:
-            self._loop.call_soon_threadsafe(self._apply, events, swap, position)
+            self._loop.call_soon_threadsafe(self._apply, events, swap, position, changes)
         except RuntimeError:  # the loop is closed: nobody is following any more
             self._stop.set()
 
@@ -201,6 +236,8 @@ class ChangeFeed:
                     self._catch_up(conn)  # before anything else: the gap while away
                 self._listen(conn)
             except Exception as error:  # a database error; anything else is logged too
+                if self.lease is not None:
+                    self.lease.lapse()  # nobody can acknowledge anything without us
                 if not isinstance(error, psycopg.Error):
                     log.exception("change feed: failed; starting again")
                 elif self._connected or self._stale_since is None:
@@ -217,15 +254,60 @@ class ChangeFeed:
     def _listen(self, conn: psycopg.Connection[Any]) -> None:
         channel = _scalar(conn, _CHANNEL)
         conn.execute(f'LISTEN "{channel}"')
+        acks = _scalar(conn, ACK_CHANNEL) if self.lease is not None else None
+        if acks is not None:
+            conn.execute(f'LISTEN "{acks}"')
         self.backend_pid = conn.info.backend_pid
         # Entries committed between the last catch-up and LISTEN sent no notification here.
         self._catch_up(conn)
+        self._renew(conn)
         self._connected = True
         self._stale_since = None
+        beat = time.monotonic() + HEARTBEAT
         while not self._stop.is_set():
-            for _ in conn.notifies(timeout=HEARTBEAT, stop_after=1):
-                pass
+            changed = False
+            wait = max(0.0, beat - time.monotonic())
+            for notice in conn.notifies(timeout=wait, stop_after=1):
+                if notice.channel == acks:
+                    assert self.lease is not None
+                    self.lease.heard(notice.payload)
+                else:
+                    changed = True
+            due = time.monotonic() >= beat
+            if not (changed or due):
+                continue  # only acknowledgements came
+            before = self._fetched
             self._catch_up(conn)
+            if self._fetched != before or due:
+                self._renew(conn)
+            if due:
+                beat = time.monotonic() + min(HEARTBEAT, RENEW)
+
+    def _renew(self, conn: psycopg.Connection[Any]) -> None:
+        """Once the loop has applied what was handed to it, renew the lease with that
+        position (an acknowledgement); after a lapse, catch up to a head read after it."""
+        lease = self.lease
+        if lease is None:
+            return
+        if not self._wait_for_loop():
+            log.warning("change feed: the event loop is not applying changes; lease not renewed")
+            return
+        if not lease.renew(conn, self._applied):
+            self._catch_up(conn)  # a snapshot taken after the renewal committed
+            lease.caught_up(self._fetched)
+
+    def _wait_for_loop(self) -> bool:
+        """Wait (up to STALL after the hand-off) until the loop applied all it was handed."""
+        while self._applied < self._fetched:
+            self._loop_applied.clear()
+            if self._applied >= self._fetched:
+                break
+            handed = self._handed_at if self._handed_at is not None else time.monotonic()
+            left = handed + STALL - time.monotonic()
+            if left <= 0 or not self._loop_applied.wait(left):
+                return self._applied >= self._fetched
+        self._handed_at = None
+        return True
 
     def _catch_up(self, conn: psycopg.Connection[Any]) -> None:
         """Read and hand over everything after the fetched position, in one snapshot."""
@@ -242,9 +324,16 @@ class ChangeFeed:
             while True:
                 entries = conn.execute(_ENTRIES, (self._fetched, FETCH)).fetchall()
                 if entries:
-                    events = [decode(tbl, deleted, row) for _, tbl, deleted, row in entries]
+                    events = [e for *_, t, d, r in entries if (e := decode(t, d, r)) is not None]
+                    changes: list[Change] = []
+                    if self._observe is not None:
+                        changes = [
+                            c
+                            for *_, t, d, r in entries
+                            if (c := decode_change(t, d, r)) is not None
+                        ]
                     self._fetched = entries[-1][0]
-                    self._hand(events, None, self._fetched)
+                    self._hand(events, None, self._fetched, changes)
                 if len(entries) < FETCH:
                     break
         finally:
