@@ -107,8 +107,10 @@ class Lease:
     # -- the feed thread ----------------------------------------------------------
 
     def renew(self, conn: psycopg.Connection[Any], applied: int) -> bool:
-        """Renew (or take) the lease, acknowledging `applied`; False if it had lapsed:
-        then call `caught_up` with the head read after this returned."""
+        """Renew (or take) the lease, acknowledging `applied`. False if the node must
+        catch up first (its lease had lapsed in the database, now or at an earlier
+        renewal not yet followed by `caught_up`): then call `caught_up` with the head
+        read after this returned."""
         if not self._registered:
             conn.execute(_FORGET, (FORGET,))
         sent = time.monotonic()
@@ -123,15 +125,17 @@ class Lease:
         else:
             self.lapses += 1
             self._state = (ends, _NEVER)
-        return continuous
+        return self._state[1] != _NEVER
 
     def caught_up(self, head: int) -> None:
         """After a lapse: the cache may be trusted once `head` is applied."""
         self._state = (self._state[0], head)
 
     def lapse(self) -> None:
-        """Give the lease up now (the node stops or its feed is lost)."""
-        self._state = (0.0, _NEVER)
+        """Stop trusting the cache now (the node stops, or its feed is lost). If the
+        database still counts the lease, every write goes on waiting for this node, so
+        a renewal in time needs no catching up."""
+        self._state = (0.0, self._state[1])
 
     def heard(self, payload: str) -> None:
         """An acknowledgement NOTIFY: '<node id> <position>'."""
