@@ -16,7 +16,7 @@ from sipmap.store.leases import LEASE
 
 from ..conftest import start_server
 from ..tcpproxy import Proxy, proxied
-from .test_multinode import NO_SIP, A, Api, database, eventually, name
+from .test_multinode import NO_SIP, A, Api, database, eventually, name, terminate
 
 __all__ = ["database"]  # the fixture, shared with test_multinode.py
 
@@ -139,3 +139,18 @@ def test_a_node_cut_off_from_the_database_serves_no_stale_row(
     assert got == (200, "later")
     health = eventually(b.health, lambda h: h["change_feed"]["connected"])
     assert health["change_feed"]["connected"] is True
+
+
+def test_a_node_whose_feed_connection_is_terminated_stays_exact(
+    database: str, pair: tuple[Api, Api]
+) -> None:
+    a, b = pair
+    record = a.post("/v1/IpRecords", IpAddress="192.0.2.1", FriendlyName="v0")["sid"]
+    for i in range(1, 6):
+        assert fetch(b, record) == (200, f"v{i - 1}")  # cached on B
+        assert terminate(database, b.server, "feed") == 1
+        started = time.monotonic()
+        a.post(f"/v1/IpRecords/{record}", FriendlyName=f"v{i}")
+        assert time.monotonic() - started < BOUND
+        assert fetch(b, record) == (200, f"v{i}"), i
+        eventually(b.health, lambda h: h["change_feed"]["connected"])
