@@ -129,6 +129,7 @@ def test_a_node_cut_off_from_the_database_serves_no_stale_row(
                 assert response.status_code == 503, response.text
                 assert response.json()["code"] == 20503
         assert 503 in seen
+        assert b.health()["change_feed"]["lease_held"] is False
         # A's later writes do not wait for B any more.
         started = time.monotonic()
         a.post(f"/v1/IpRecords/{record}", FriendlyName="later")
@@ -137,8 +138,9 @@ def test_a_node_cut_off_from_the_database_serves_no_stale_row(
         proxy.mend()
     got = eventually(lambda: fetch(b, record), lambda got: got == (200, "later"))
     assert got == (200, "later")
-    health = eventually(b.health, lambda h: h["change_feed"]["connected"])
+    health = eventually(b.health, lambda h: h["change_feed"]["lease_held"])
     assert health["change_feed"]["connected"] is True
+    assert health["change_feed"]["lease_held"] is True
 
 
 def test_a_node_whose_feed_connection_is_terminated_stays_exact(
@@ -154,3 +156,9 @@ def test_a_node_whose_feed_connection_is_terminated_stays_exact(
         assert time.monotonic() - started < BOUND
         assert fetch(b, record) == (200, f"v{i}"), i
         eventually(b.health, lambda h: h["change_feed"]["connected"])
+
+
+def test_metrics_report_the_lease(pair: tuple[Api, Api]) -> None:
+    _, b = pair
+    text = eventually(lambda: b.http.get("/metrics").text, lambda t: "sipmap_lease_held 1.0" in t)
+    assert "sipmap_lease_held 1.0" in text

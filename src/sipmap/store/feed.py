@@ -194,6 +194,10 @@ class ChangeFeed:
         """The last log position applied (on the loop)."""
         return self._applied
 
+    def lease_held(self) -> bool:
+        """Whether this node holds its lease and has caught up: its cache is trusted."""
+        return self.lease is not None and self.lease.serving(self._applied)
+
     def _apply(self, events: Sequence[ev.Event] | None, swap: Callable[[], None] | None,
                position: int, changes: Sequence[Change] | None = ()) -> None:  # fmt: skip
         if swap is not None:
