@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from sipmap.core.errors import ServiceError
 from sipmap.core.models import Account, ApiKey, IpRecord, SourceIpMapping
+from sipmap.node import Node
 from sipmap.store.feed_cache import MISSING, FeedCache, cacheable, decode_change
 from sipmap.store.postgres import PostgresStore
 
@@ -86,6 +87,16 @@ def test_only_what_the_feed_carries_in_full_is_cached() -> None:
 
 # -- two nodes in-process ------------------------------------------------------------
 
+
+async def leases_held(nodes: tuple[Node, ...]) -> None:
+    """Wait until every node holds its lease (its feed thread takes it after start)."""
+    for _ in range(500):
+        if all(node.feed is not None and node.feed.lease_held() for node in nodes):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("a node never took its lease")
+
+
 # (node, action, a number choosing the record and the name); action 3 reads only.
 steps = st.lists(
     st.tuples(st.integers(0, 1), st.integers(0, 3), st.integers(0, 50)), min_size=1, max_size=40
@@ -99,6 +110,7 @@ def test_every_read_on_either_node_follows_the_last_acknowledged_write(
 ) -> None:
     async def scenario() -> None:
         async with two_nodes() as nodes:
+            await leases_held(nodes)
             services = [node.service for node in nodes]
             made: list[str] = []
             expected: dict[str, str | None] = {}  # sid -> friendly name, None: deleted
@@ -132,6 +144,7 @@ def test_every_read_on_either_node_follows_the_last_acknowledged_write(
 def test_a_node_whose_lease_lapsed_reads_through() -> None:
     async def scenario() -> None:
         async with two_nodes() as (a, b):
+            await leases_held((a, b))
             assert isinstance(b.store, PostgresStore) and b.feed is not None
             assert b.store.cache is not None and b.feed.lease is not None
             made = await a.service.voice.create_ip_record(ACCOUNT, "10.0.0.1", 32, "x")

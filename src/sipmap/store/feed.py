@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from ..core import events as ev
 from ..core.models import AclMapping, IpAddress, SipDomain, SourceIpMapping
@@ -75,6 +76,12 @@ _CHANNEL = "SELECT 'sipmap_' || md5(coalesce(current_schema(), ''))"
 _TRIMMED = "SELECT value FROM settings WHERE key = 'change_log_trimmed'"
 _HEAD = "SELECT coalesce(max(pos), 0) FROM change_log"
 _ENTRIES = "SELECT pos, tbl, deleted, row FROM change_log WHERE pos > %s ORDER BY pos LIMIT %s"
+# _TRIMMED and _ENTRIES in one snapshot and one round trip (a simple query: no parameters).
+_QUICK = (
+    f"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {_TRIMMED};"
+    " SELECT pos, tbl, deleted, row FROM change_log WHERE pos > {after} ORDER BY pos"
+    f" LIMIT {FETCH}; COMMIT"
+)
 
 
 def _scalar(conn: psycopg.Connection[Any], sql: str) -> Any:
@@ -282,7 +289,10 @@ class ChangeFeed:
                 continue  # only acknowledgements came
             before = self._fetched
             self._catch_up(conn)
-            if self._fetched != before or due:
+            # An acknowledgement after each batch only matters if another node may be
+            # waiting for it; else the heartbeat's renewal is enough.
+            lease = self.lease
+            if due or (self._fetched != before and lease is not None and lease.has_peers()):
                 self._renew(conn)
             if due:
                 beat = time.monotonic() + min(HEARTBEAT, RENEW)
@@ -299,6 +309,8 @@ class ChangeFeed:
         if not lease.renew(conn, self._applied):
             self._catch_up(conn)  # a snapshot taken after the renewal committed
             lease.caught_up(self._fetched)
+            if self._wait_for_loop():  # and acknowledge what that brought
+                lease.renew(conn, self._applied)
 
     def _wait_for_loop(self) -> bool:
         """Wait (up to STALL after the hand-off) until the loop applied all it was handed."""
@@ -308,13 +320,18 @@ class ChangeFeed:
                 break
             handed = self._handed_at if self._handed_at is not None else time.monotonic()
             left = handed + STALL - time.monotonic()
-            if left <= 0 or not self._loop_applied.wait(left):
-                return self._applied >= self._fetched
+            if left <= 0:
+                return False
+            self._loop_applied.wait(left)
         self._handed_at = None
         return True
 
     def _catch_up(self, conn: psycopg.Connection[Any]) -> None:
         """Read and hand over everything after the fetched position, in one snapshot."""
+        if self._fetched >= 0 and self._quick_catch_up(conn):
+            if self._connected:
+                self._stale_since = None
+            return
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
             trimmed = int(_scalar(conn, _TRIMMED))
@@ -327,17 +344,7 @@ class ChangeFeed:
                 self._fetched = head
             while True:
                 entries = conn.execute(_ENTRIES, (self._fetched, FETCH)).fetchall()
-                if entries:
-                    events = [e for *_, t, d, r in entries if (e := decode(t, d, r)) is not None]
-                    changes: list[Change] = []
-                    if self._observe is not None:
-                        changes = [
-                            c
-                            for *_, t, d, r in entries
-                            if (c := decode_change(t, d, r)) is not None
-                        ]
-                    self._fetched = entries[-1][0]
-                    self._hand(events, None, self._fetched, changes)
+                self._hand_entries(entries)
                 if len(entries) < FETCH:
                     break
         finally:
@@ -345,3 +352,33 @@ class ChangeFeed:
                 conn.execute("ROLLBACK")
         if self._connected:
             self._stale_since = None
+
+    def _quick_catch_up(self, conn: psycopg.Connection[Any]) -> bool:
+        """The usual case in one round trip (every acknowledgement waits for it): the
+        log not trimmed past us, fewer than FETCH new entries. False: nothing was
+        handed over, take the long way."""
+        try:
+            cursor = conn.execute(_QUICK.format(after=int(self._fetched)).encode())
+            cursor.nextset()  # past BEGIN
+            row = cursor.fetchone()
+            trimmed = int(row[0]) if row else 0
+            cursor.nextset()
+            entries = cursor.fetchall()
+        except BaseException:
+            if not conn.broken and conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+            raise
+        if trimmed > self._fetched or len(entries) >= FETCH:
+            return False
+        self._hand_entries(entries)
+        return True
+
+    def _hand_entries(self, entries: list[tuple[Any, ...]]) -> None:
+        if not entries:
+            return
+        events = [e for *_, t, d, r in entries if (e := decode(t, d, r)) is not None]
+        changes: list[Change] = []
+        if self._observe is not None:
+            changes = [c for *_, t, d, r in entries if (c := decode_change(t, d, r)) is not None]
+        self._fetched = entries[-1][0]
+        self._hand(events, None, self._fetched, changes)

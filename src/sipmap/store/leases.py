@@ -101,6 +101,7 @@ class Lease:
         self._registered = False
         self.lapses = 0  # renewals that found the lease expired (the first one included)
         self._acked: dict[str, int] = {}
+        self._peer_heard = -_NEVER  # when another node's renewal was last heard
         self._wakers: list[asyncio.Future[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -146,10 +147,18 @@ class Lease:
             return
         if value > self._acked.get(node, -1):
             self._acked[node] = value
+        if node != self.id:
+            self._peer_heard = time.monotonic()
         loop = self._loop
         if self._wakers and loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closed
                 loop.call_soon_threadsafe(self._wake)
+
+    def has_peers(self) -> bool:
+        """Whether another node renewed its lease lately, so may wait for our
+        acknowledgements. (A node that joins is heard at its first renewal, before
+        any write it makes; one that is not heard yet waits at most for our heartbeat.)"""
+        return time.monotonic() - self._peer_heard < 2 * self.length
 
     # -- the loop -------------------------------------------------------------------
 
