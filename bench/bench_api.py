@@ -37,8 +37,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import httpx
-
 from sipmap.store.sqlite import SqliteStore
 from sipmap.testing import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, start_server
 from synthetic import cpu_seconds
@@ -47,6 +45,7 @@ ACCOUNT_SID = DEFAULT_ACCOUNT_SID
 AUTH_TOKEN = DEFAULT_AUTH_TOKEN
 TARGETS = {"fetch (all SIDs, random order)": 0.6, "create": 0.4}
 T0 = 1_767_225_600
+Scenario = tuple[str, Path | None, bool]  # URL, wrk script, authenticated
 CYCLE = """\
 local sids = {}
 for line in io.lines("%s") do sids[#sids + 1] = line end
@@ -103,42 +102,48 @@ def wrk(url: str, connections: int, seconds: int, script: Path | None, auth: boo
     return float(match.group(1))
 
 
-def seed(base: str) -> list[str]:
-    with httpx.Client(base_url=base, auth=(ACCOUNT_SID, AUTH_TOKEN)) as http:
-        return [
-            http.post("/v1/IpRecords", data={"IpAddress": f"10.0.{i // 250}.{i % 250}"}).json()[
-                "sid"
-            ]
-            for i in range(200)
-        ]
-
-
-def scenarios_of(base: str, post: Path) -> dict[str, tuple[str, Path | None, bool]]:
-    sids = seed(base)
+def scenarios_of(base: str, cycle: Path, post: Path, sid: str) -> dict[str, Scenario]:
+    """The scenarios compared between two trees, `health` first (the baseline)."""
     return {
         "health": (f"{base}/health", None, False),
-        "fetch": (f"{base}/v1/IpRecords/{sids[100]}", None, True),
+        "fetch (one SID)": (f"{base}/v1/IpRecords/{sid}", None, True),
+        "fetch (all SIDs)": (base, cycle, True),
         "list page (50)": (f"{base}/v1/IpRecords?PageSize=50", None, True),
         "create": (f"{base}/v1/IpRecords", post, True),
     }
+
+
+def write_cycle_script(folder: Path, sids: list[str]) -> Path:
+    """A wrk script fetching every SID of `sids`, in a fixed random order."""
+    shuffled = list(sids)
+    random.Random(1).shuffle(shuffled)
+    (folder / "sids.txt").write_text("\n".join(shuffled) + "\n")
+    cycle = folder / "cycle.lua"
+    cycle.write_text(CYCLE % (folder / "sids.txt"))
+    return cycle
 
 
 def compare(args: argparse.Namespace, other_src: Path) -> None:
     """This tree against the sipmap source tree `other_src`, scenario by scenario."""
     with tempfile.TemporaryDirectory() as tmp:
         post = write_post_script(Path(tmp))
-        this = start_server(Path(tmp) / "this.db")
+        # Both files hold the same records, so both servers fetch the same SIDs.
+        sids = seed_records(Path(tmp) / "this.db", args.records)
+        shutil.copy(Path(tmp) / "this.db", Path(tmp) / "other.db")
+        cycle = write_cycle_script(Path(tmp), sids)
+        this = start_server(Path(tmp) / "this.db", ready_timeout=120)
         saved = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = str(other_src / "src")
         try:
-            other = start_server(Path(tmp) / "other.db")
+            other = start_server(Path(tmp) / "other.db", ready_timeout=120)
         finally:
             if saved is None:
                 del os.environ["PYTHONPATH"]
             else:
                 os.environ["PYTHONPATH"] = saved
         try:
-            mine, theirs = scenarios_of(this.base_url, post), scenarios_of(other.base_url, post)
+            mine = scenarios_of(this.base_url, cycle, post, sids[100])
+            theirs = scenarios_of(other.base_url, cycle, post, sids[100])
             rates: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in mine}
             cpu: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in mine}
             for round_ in range(args.rounds):
@@ -214,19 +219,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         sids = seed_records(Path(tmp) / "bench.db", args.records)
-        random.Random(1).shuffle(sids)
-        (Path(tmp) / "sids.txt").write_text("\n".join(sids) + "\n")
-        cycle = Path(tmp) / "cycle.lua"
-        cycle.write_text(CYCLE % (Path(tmp) / "sids.txt"))
+        cycle = write_cycle_script(Path(tmp), sids)
         server = start_server(Path(tmp) / "bench.db", ready_timeout=120)
         base = server.base_url
         try:
-            post = Path(tmp) / "post.lua"
-            post.write_text(
-                'wrk.method = "POST"\n'
-                'wrk.body = "IpAddress=10.1.2.3&CidrPrefixLength=32&FriendlyName=bench"\n'
-                'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
-            )
+            post = write_post_script(Path(tmp))
             baseline = (f"{base}/health", None, False)
             scenarios = {
                 "fetch (one SID, cached)": (f"{base}/v1/IpRecords/{sids[100]}", None, True),

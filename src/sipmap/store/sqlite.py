@@ -11,10 +11,19 @@ writer, or another process such as the `sipmap` CLI — commits to the file, so 
 made after a write was acknowledged never sees the row from before it. Asking SQLite
 costs a read transaction (~4 µs and two `fcntl` calls), so where possible the same
 fact is read from the WAL-index header instead (wal_watch.py), in ~0.1 µs.
+
+The same header lets reads share a transaction: beginning and ending one costs
+SQLite two `fcntl` calls on the `-shm` file, more than a lookup of a cached page.
+So the reading connection keeps one read transaction for the rest of the event
+loop's turn (`_ReadSnapshot`) and every read of that turn uses it — for as long as
+the header is unchanged, which is exactly when a fresh transaction would see the
+same state. A commit by anyone changes the header, and the next read starts a new
+transaction. Ending it by the next turn keeps the WAL checkpointable.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable
@@ -77,6 +86,35 @@ class _RowCache:
         return len(self._rows)
 
 
+class _ReadSnapshot:
+    """One read transaction on `conn` for the rest of the loop's turn, while the
+    file's version (the WAL-index header) stays what it was when it began."""
+
+    def __init__(self, conn: sqlite3.Connection, stamp: Callable[[], bytes]) -> None:
+        self._conn = conn
+        self._stamp = stamp
+        self._version: bytes | None = None  # None: no transaction open
+
+    def enter(self) -> None:
+        """Make the connection's next statement read the file's current state."""
+        version = self._stamp()
+        if self._version == version:
+            return
+        if self._version is None:
+            asyncio.get_running_loop().call_soon(self.end)
+        else:
+            self._conn.execute("COMMIT")
+        # The stamp was read before the transaction's first read: what it sees is at
+        # least as new as `version` (wal_watch.py says why).
+        self._conn.execute("BEGIN")
+        self._version = version
+
+    def end(self) -> None:
+        if self._version is not None:
+            self._version = None
+            self._conn.execute("COMMIT")
+
+
 _MISSING = object()
 # The filters a cached row can be checked against in Python exactly as SQL would:
 # equality of text columns. None: the SID alone does not name one row (AclMapping).
@@ -95,6 +133,12 @@ class SqliteStore:
         # The WAL index exists once a connection has read the file (the migrations did).
         self._watch = open_watch(self.path)
         self._cache = _RowCache(self._read_conn, self._watch)
+        # Without a usable header every read makes its own transaction, as SQLite does.
+        self._snapshot = (
+            _ReadSnapshot(self._read_conn, self._watch.stamp)
+            if self._watch is not None and self._watch.usable
+            else None
+        )
         self._writer = Writer(write_conn, SqliteTx(write_conn))
 
     # -- reads --------------------------------------------------------------
@@ -109,16 +153,24 @@ class SqliteStore:
     async def read(self, fn: Callable[[SqliteTx], R]) -> R:
         # Inline on the loop: an indexed SQLite read takes microseconds, far less
         # than a hop to a thread pool and back.
-        return self._read(self._read_conn, fn)
+        if self._snapshot is None:
+            return self._read(self._read_conn, fn)
+        self._snapshot.enter()  # one snapshot for every query fn makes
+        return fn(self._read_tx)
+
+    def _get(self, model: type[M], sid: str, **where: Any) -> M | None:
+        if self._snapshot is not None:
+            self._snapshot.enter()
+        return self._read_tx.get(model, sid, **where)
 
     async def get(self, model: type[M], sid: str, **where: Any) -> M | None:
         # The hot path of every fetch: skip the BEGIN/COMMIT pair a read() would add.
         text = _CACHE_FILTERS[model]
         if text is None:
-            return self._read_tx.get(model, sid, **where)
+            return self._get(model, sid, **where)
         for name, value in where.items():
             if name not in text or type(value) is not str:
-                return self._read_tx.get(model, sid, **where)
+                return self._get(model, sid, **where)
         # The row is cached by SID alone and `where` applied to it, so one entry
         # answers every filter.
         rows = self._cache.current()
@@ -126,7 +178,7 @@ class SqliteStore:
         found = rows.get(key, _MISSING)
         if found is _MISSING:
             # After current(): a row read now is at least as new as the version it is filed under.
-            found = rows[key] = self._read_tx.get(model, sid)
+            found = rows[key] = self._get(model, sid)
             if len(rows) > MAX_CACHED_ROWS:
                 rows.popitem(last=False)
         else:
@@ -159,6 +211,8 @@ class SqliteStore:
         self._close_reads()
 
     def _close_reads(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot.end()
         self._read_conn.close()
         if self._watch is not None:
             self._watch.release()  # after the connections: see wal_watch.py

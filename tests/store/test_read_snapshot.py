@@ -1,0 +1,83 @@
+"""The SQLite store's reads share one read transaction per turn of the event loop, and
+never one older than the file: a commit by any connection starts a new one."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sqlite3
+from pathlib import Path
+
+from sipmap.core.models import AclMapping, IpRecord
+from sipmap.store.base import Tx
+from sipmap.store.sqlite import SqliteStore
+
+from .factories import SUB, TOP, record, sid
+
+
+async def _seeded(path: Path) -> SqliteStore:
+    store = SqliteStore(path)
+
+    def seed(tx: Tx) -> None:
+        for account in (TOP, SUB):
+            tx.insert(account)
+        for n in range(1, 4):
+            tx.insert(record(n))
+
+    await store.write(seed)
+    return store
+
+
+def _rename(path: Path, record_sid: str, name: str) -> None:
+    """A commit by another connection (as the `sipmap` CLI would make), in this turn."""
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("UPDATE ip_records SET friendly_name = ? WHERE sid = ?", (name, record_sid))
+    finally:
+        other.close()
+
+
+def test_a_read_in_the_same_turn_after_another_commit_sees_it(tmp_path: Path) -> None:
+    path = tmp_path / "snapshot.db"
+
+    async def scenario() -> None:
+        store = await _seeded(path)
+        try:
+            # No await between these lines yields to the loop: one turn throughout.
+            assert await store.get(IpRecord, sid("IL", 1)) == record(1)
+            assert store._read_conn.in_transaction  # the turn's snapshot is open
+            _rename(path, sid("IL", 2), "renamed")
+            fetched = await store.get(IpRecord, sid("IL", 2))
+            assert fetched == dataclasses.replace(record(2), friendly_name="renamed")
+            _rename(path, sid("IL", 3), "also renamed")
+            found = await store.read(lambda tx: tx.find(IpRecord, sid=sid("IL", 3)))
+            assert [r.friendly_name for r in found] == ["also renamed"]
+            # A read the row cache cannot answer (AclMapping) takes the same path.
+            assert await store.get(AclMapping, sid("AL", 9)) is None
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_snapshot_ends_with_the_turn(tmp_path: Path) -> None:
+    """An open read transaction would keep the WAL from being checkpointed: none
+    outlives the loop's turn, even when no read follows."""
+    path = tmp_path / "snapshot.db"
+
+    async def scenario() -> None:
+        store = await _seeded(path)
+        try:
+            await store.get(IpRecord, sid("IL", 1))
+            await store.read(lambda tx: tx.find(IpRecord))
+            assert store._read_conn.in_transaction
+            await asyncio.sleep(0)
+            assert not store._read_conn.in_transaction
+            # Everything the WAL holds can be checkpointed: no reader pins a frame.
+            _rename(path, sid("IL", 2), "x")
+            busy, _, _ = sqlite3.connect(path).execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            assert busy == 0
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
