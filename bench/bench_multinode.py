@@ -26,6 +26,7 @@ tree's own baseline, and write latency in alternating blocks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -40,7 +41,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from bench_api import ACCOUNT_SID, AUTH_TOKEN, seed, write_post_script, wrk
+from bench_api import ACCOUNT_SID, AUTH_TOKEN, T0, write_cycle_script, write_post_script, wrk
 from sipmap.testing import RunningServer, start_server
 
 A = f"/2010-04-01/Accounts/{ACCOUNT_SID}"
@@ -196,22 +197,61 @@ def propagation(db: str, changes: int) -> bool:
     return p99 < TARGET_P99_MS
 
 
-def scenarios_of(servers: list[RunningServer], tmp: Path) -> tuple[Scenario, dict[str, Scenario]]:
+def seed(base: str) -> list[str]:
+    """200 IP records of the bootstrap account, made through the API."""
+    with httpx.Client(base_url=base, auth=(ACCOUNT_SID, AUTH_TOKEN)) as http:
+        return [
+            http.post("/v1/IpRecords", data={"IpAddress": f"10.0.{i // 250}.{i % 250}"}).json()[
+                "sid"
+            ]
+            for i in range(200)
+        ]
+
+
+def seed_many(db: str, count: int) -> list[str]:
+    """`count` more IP records of the bootstrap account, straight into the database the
+    nodes run on (PostgreSQL's triggers log them, so the nodes' caches hear of them)."""
+    sids = [f"IL{uuid.uuid4().hex}" for _ in range(count)]
+    rows = [(sid, ACCOUNT_SID, f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}", 32, T0, T0)
+            for n, sid in enumerate(sids)]  # fmt: skip
+    columns = "sid, account_sid, ip_address, cidr_prefix_length, date_created, date_updated"
+    if db.startswith("postgres"):
+        with (
+            psycopg.connect(db) as conn,
+            conn.cursor() as cursor,
+            cursor.copy(f"COPY ip_records ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+    else:
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(db, timeout=30)) as lite, lite:
+            lite.executemany(f"INSERT INTO ip_records ({columns}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+    return sids
+
+
+def scenarios_of(
+    servers: list[RunningServer], tmp: Path, db: str, records: int
+) -> tuple[Scenario, dict[str, Scenario]]:
     sids = seed(servers[0].base_url)
+    folder = Path(tempfile.mkdtemp(dir=tmp))
+    cycle = write_cycle_script(folder, seed_many(db, records))
     post = write_post_script(tmp)
     urls = [s.base_url for s in servers]
     baseline: Scenario = [(f"{u}/health", None, False) for u in urls]
     return baseline, {
         "fetch": [(f"{u}/v1/IpRecords/{sids[100]}", None, True) for u in urls],
+        f"fetch {records // 1000}k SIDs": [(u, cycle, True) for u in urls],
         "list page (50)": [(f"{u}/v1/IpRecords?PageSize=50", None, True) for u in urls],
         "create": [(f"{u}/v1/IpRecords", post, True) for u in urls],
     }
 
 
 def throughput(
-    label: str, servers: list[RunningServer], tmp: Path, args: argparse.Namespace
+    label: str, servers: list[RunningServer], tmp: Path, db: str, args: argparse.Namespace
 ) -> None:
-    baseline, scenarios = scenarios_of(servers, tmp)
+    baseline, scenarios = scenarios_of(servers, tmp, db, args.records)
     rates, ratios = paired_rounds(baseline, scenarios, args.connections, args.seconds, args.rounds)
     print(f"\n{label}")
     report(rates, ratios)
@@ -259,8 +299,10 @@ def compare_trees(args: argparse.Namespace, other: Path) -> None:
                 nodes(db_this, count) as mine,
                 nodes(db_other, count, other) as theirs,
             ):
-                trees = {"this": (mine, *scenarios_of(mine, Path(tmp))),
-                         "other": (theirs, *scenarios_of(theirs, Path(tmp)))}  # fmt: skip
+                trees = {
+                    "this": (mine, *scenarios_of(mine, Path(tmp), db_this, args.records)),
+                    "other": (theirs, *scenarios_of(theirs, Path(tmp), db_other, args.records)),
+                }
                 rates: dict[str, dict[str, list[float]]] = {t: {} for t in trees}
                 ratios: dict[str, dict[str, list[float]]] = {t: {} for t in trees}
                 latency: dict[str, list[float]] = {t: [] for t in trees}
@@ -334,6 +376,9 @@ def main() -> None:
     )
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--creates", type=int, default=300, help="for the write latency")
+    parser.add_argument(
+        "--records", type=int, default=20_000, help="IP records fetched in random order"
+    )
     parser.add_argument("--against", type=Path, default=None, metavar="DIR")
     parser.add_argument("--only-lock", action="store_true", help="only the write-lock sampling")
     args = parser.parse_args()
@@ -357,11 +402,12 @@ def main() -> None:
         )
         with tempfile.TemporaryDirectory() as tmp:
             with nodes(str(Path(tmp) / "ref.db"), 1) as servers:
-                throughput("SQLite, one node (reference)", servers, Path(tmp), args)
+                ref = str(Path(tmp) / "ref.db")
+                throughput("SQLite, one node (reference)", servers, Path(tmp), ref, args)
             for count in (1, 2):
                 with scratch_schema(args.postgres) as db, nodes(db, count) as servers:
                     label = f"PostgreSQL, {count} node{'s' if count > 1 else ''}"
-                    throughput(label, servers, Path(tmp), args)
+                    throughput(label, servers, Path(tmp), db, args)
                     write_latency(servers, args.creates)
             with scratch_schema(args.postgres) as db:
                 lock_waits(db, Path(tmp), args)
