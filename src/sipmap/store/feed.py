@@ -35,6 +35,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -143,7 +144,8 @@ class ChangeFeed:
         self._observe = observe
         self.lease = lease
         self._loop_applied = threading.Event()  # set by the loop after each step
-        self._handed_at: float | None = None  # when the oldest unapplied hand-off was made
+        # (position, when) of each hand-off the loop may not have applied yet
+        self._handed: deque[tuple[int, float]] = deque()
         self._fetched = -1  # the feed thread's position; -1: nothing loaded yet
         self._applied = -1  # the loop's
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []  # a heap by position
@@ -232,8 +234,10 @@ class ChangeFeed:
     def _hand(self, events: Sequence[ev.Event] | None, swap: Callable[[], None] | None,
               position: int, changes: Sequence[Change] | None = ()) -> None:  # fmt: skip
         assert self._loop is not None
-        if self._handed_at is None:
-            self._handed_at = time.monotonic()
+        if self.lease is not None:  # for _wait_for_loop
+            while self._handed and self._handed[0][0] <= self._applied:
+                self._handed.popleft()
+            self._handed.append((position, time.monotonic()))
         try:
             self._loop.call_soon_threadsafe(self._apply, events, swap, position, changes)
         except RuntimeError:  # the loop is closed: nobody is following any more
@@ -318,12 +322,14 @@ class ChangeFeed:
             self._loop_applied.clear()
             if self._applied >= self._fetched:
                 break
-            handed = self._handed_at if self._handed_at is not None else time.monotonic()
-            left = handed + STALL - time.monotonic()
+            while self._handed and self._handed[0][0] <= self._applied:
+                self._handed.popleft()
+            oldest = self._handed[0][1] if self._handed else time.monotonic()
+            left = oldest + STALL - time.monotonic()
             if left <= 0:
                 return False
             self._loop_applied.wait(left)
-        self._handed_at = None
+        self._handed.clear()  # all applied
         return True
 
     def _catch_up(self, conn: psycopg.Connection[Any]) -> None:
