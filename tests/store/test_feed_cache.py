@@ -157,3 +157,33 @@ def test_a_node_whose_lease_lapsed_reads_through() -> None:
             assert b.store.cache.hits == hits + 1  # read through, not from the cache
 
     asyncio.run(scenario())
+
+
+def test_a_loop_that_stops_applying_stops_the_lease_renewals() -> None:
+    """The feed renews (acknowledges) only once the loop applied what it was handed; a
+    loop that leaves a hand-off unapplied for STALL seconds gets no renewal, so its
+    lease runs out and nobody waits for it."""
+    import threading
+    import time
+
+    from sipmap.store.feed import ChangeFeed
+    from sipmap.store.leases import STALL, Lease
+
+    def unused(*_: object) -> None:
+        raise AssertionError("not called")
+
+    feed = ChangeFeed(unused, unused, unused, lease=Lease())  # type: ignore[arg-type]
+    feed._fetched, feed._applied = 5, 3
+    feed._handed.append((5, time.monotonic() - STALL - 0.1))  # handed long ago
+    assert feed._wait_for_loop() is False
+    feed._handed.clear()
+    feed._handed.append((5, time.monotonic()))
+
+    def apply_soon() -> None:
+        time.sleep(0.05)
+        feed._applied = 5
+        feed._loop_applied.set()
+
+    threading.Thread(target=apply_soon).start()
+    assert feed._wait_for_loop() is True
+    assert not feed._handed
