@@ -13,6 +13,10 @@ of "<id> <position>"). A writer, in the round trip of its COMMIT, reads the leas
 live at that moment (`Peer`s); it answers its client only once each of them has
 acknowledged the write's position or its lease has run out (checked again in the
 database when it is due). A dead or cut-off node delays writes by at most LEASE.
+(Past --db-timeout a writer answers anyway and logs it; with the guard below, a node
+that renews also acknowledges, so that is not expected.) A node sends an
+acknowledgement per batch only while it hears other nodes renew; alone, its heartbeat
+renewals are enough (a node that joins is heard at its first renewal).
 
 A node trusts its cache only while its own lease holds by its own monotonic clock,
 counted from *before* it sent the renewal and MARGIN short, so it gives up before the
@@ -24,22 +28,21 @@ renewal committed, and trusts its cache again only once it has applied that far.
 read after it covers that writer's position.) A node whose event loop stops applying
 what the feed hands it (STALL) stops renewing, so nobody waits for it either.
 Recognition keeps answering from memory throughout: exact while the lease holds,
-available but possibly behind once it has lapsed.
+available but possibly behind once it has lapsed. This assumes the database's clock and
+the nodes' monotonic clocks run at the same rate, and that the database's clock does not
+jump by more than MARGIN.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
 
 import psycopg
-
-log = logging.getLogger("sipmap.leases")
 
 LEASE = 3.0  # seconds a renewal holds, by the database's clock
 RENEW = 1.0  # seconds between renewals when nothing is applied
