@@ -5,7 +5,12 @@ The binaries: the folder SIPMAP_TEST_PG_BIN names, else the system's PostgreSQL
 (/usr/lib/postgresql/N/bin, readable by its system user wherever the checkout is), else
 the `pgserver` wheel's (a test dependency), so this runs wherever the suite does. PostgreSQL refuses to run as
 root: as root, it runs as the system user `postgres` if there is one, else `pgserver`
-(created if missing, as pgserver itself does)."""
+(created if missing, as pgserver itself does).
+
+`frozen()` SIGSTOPs every process of the cluster — a server that hangs with its
+connections open, as a frozen VM or a partition that drops packets looks to a client
+(here the kernel still accepts and acknowledges what clients send, so no TCP timeout
+fires either: only the client's own deadline can end a wait)."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import warnings
@@ -77,6 +83,36 @@ class Cluster:
     def stop(self) -> None:
         # fast: disconnect every client now, as a crash or a restart would.
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def pids(self) -> list[int]:
+        """The postmaster's process ID first, then its children's (the backends)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                # "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == postmaster:
+                    children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Every process of the server stopped (SIGSTOP) inside, continued after."""
+        stopped: list[int] = []
+        try:
+            # The postmaster first: once it is stopped it can start no new backend.
+            postmaster = self.pids()[0]
+            os.kill(postmaster, signal.SIGSTOP)
+            stopped.append(postmaster)
+            for pid in self.pids()[1:]:
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+            yield
+        finally:
+            for pid in stopped:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
 
 
 @contextmanager

@@ -172,7 +172,7 @@ def test_a_loop_that_stops_applying_stops_the_lease_renewals() -> None:
     def unused(*_: object) -> None:
         raise AssertionError("not called")
 
-    feed = ChangeFeed(unused, unused, unused, lease=Lease())  # type: ignore[arg-type]
+    feed = ChangeFeed(unused, unused, unused, unused, lease=Lease())  # type: ignore[arg-type]
     feed._fetched, feed._applied = 5, 3
     feed._handed.append((5, time.monotonic() - STALL - 0.1))  # handed long ago
     assert feed._wait_for_loop() is False

@@ -25,6 +25,12 @@ keeps the newest LOG_KEEP entries), it rebuilds in full from one snapshot of the
 tables and the log position of that snapshot: `rebuild` runs here, off the loop, and
 returns the swap the loop then makes. Until then recognition answers from the last
 consistent state, and `behind_seconds` says for how long it has not been known current.
+
+Every round of statements runs under a deadline (`bound`, store/deadline.py): a server
+that hangs with the connection open answers nothing and no TCP timeout fires, so
+without one this thread would wait forever while the node reported itself current.
+Cut, the connection counts as lost; `behind_seconds` then counts from the start of the
+last catch-up that succeeded, the last moment the node is known to have been current.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +53,7 @@ from psycopg.pq import TransactionStatus
 from ..core import events as ev
 from ..core.models import AclMapping, IpAddress, SipDomain, SourceIpMapping
 from .base import Tx
+from .deadline import Deadline
 from .feed_cache import Change, decode_change
 from .leases import ACK_CHANNEL, RENEW, STALL, Lease
 from .schema import COLUMNS, from_row
@@ -61,6 +69,8 @@ Publish = Callable[[Sequence[ev.Event]], None]
 # and returns the swap to make on the loop. The small interface a live rebuild of the
 # recogniser has to offer.
 Rebuild = Callable[[Tx], Callable[[], None]]
+# A deadline for a round of statements on a connection (the store's --db-timeout).
+Bound = Callable[[psycopg.Connection[Any]], AbstractContextManager[Deadline]]
 # Every change to a cached table, and the position applied with it; None: a full
 # reload, so forget everything. Called on the loop, in the same step as `publish`.
 Observe = Callable[[Sequence[Change] | None, int], None]
@@ -103,12 +113,15 @@ def decode(table: str, deleted: bool, row: dict[str, Any]) -> ev.Event | None:
     return gone(obj) if deleted else saved(obj)
 
 
-def snapshot(conn: psycopg.Connection[Any], rebuild: Rebuild) -> tuple[Callable[[], None], int]:
+def snapshot(
+    conn: psycopg.Connection[Any], rebuild: Rebuild, deadline: Deadline
+) -> tuple[Callable[[], None], int]:
     """`rebuild` over one snapshot of the tables, and the log position it reflects
-    (run inside a REPEATABLE READ transaction)."""
+    (run inside a REPEATABLE READ transaction); each fetch renews `deadline`."""
     from .postgres import PostgresTx
 
-    swap = rebuild(PostgresTx(conn))
+    swap = rebuild(PostgresTx(conn, deadline))
+    deadline.renew()  # the scans paused it
     head = int(_scalar(conn, _HEAD))
     trimmed = int(_scalar(conn, _TRIMMED))
     return swap, max(head, trimmed)
@@ -132,6 +145,7 @@ class ChangeFeed:
     def __init__(
         self,
         connect: Callable[[], psycopg.Connection[Any]],
+        bound: Bound,
         publish: Publish,
         rebuild: Rebuild,
         *,
@@ -139,6 +153,7 @@ class ChangeFeed:
         lease: Lease | None = None,
     ) -> None:
         self._connect = connect
+        self._bound = bound
         self._publish = publish
         self._rebuild = rebuild
         self._observe = observe
@@ -152,6 +167,7 @@ class ChangeFeed:
         self._tiebreak = itertools.count()
         self._connected = False
         self._stale_since: float | None = time.monotonic()  # None: known current
+        self._current_at = time.monotonic()  # when the last catch-up that succeeded began
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -259,7 +275,7 @@ class ChangeFeed:
                     log.warning("change feed: connection lost (%s); reconnecting", error)
                 self._connected = False
                 if self._stale_since is None:
-                    self._stale_since = time.monotonic()
+                    self._stale_since = self._current_at
                 self._stop.wait(RETRY)
             finally:
                 if conn is not None:
@@ -267,11 +283,12 @@ class ChangeFeed:
                     conn = None
 
     def _listen(self, conn: psycopg.Connection[Any]) -> None:
-        channel = _scalar(conn, _CHANNEL)
-        conn.execute(f'LISTEN "{channel}"')
-        acks = _scalar(conn, ACK_CHANNEL) if self.lease is not None else None
-        if acks is not None:
-            conn.execute(f'LISTEN "{acks}"')
+        with self._bound(conn):
+            channel = _scalar(conn, _CHANNEL)
+            conn.execute(f'LISTEN "{channel}"')
+            acks = _scalar(conn, ACK_CHANNEL) if self.lease is not None else None
+            if acks is not None:
+                conn.execute(f'LISTEN "{acks}"')
         self.backend_pid = conn.info.backend_pid
         # Entries committed between the last catch-up and LISTEN sent no notification here.
         self._catch_up(conn)
@@ -310,11 +327,14 @@ class ChangeFeed:
         if not self._wait_for_loop():
             log.warning("change feed: the event loop is not applying changes; lease not renewed")
             return
-        if not lease.renew(conn, self._applied):
+        with self._bound(conn):
+            renewed = lease.renew(conn, self._applied)
+        if not renewed:
             self._catch_up(conn)  # a snapshot taken after the renewal committed
             lease.caught_up(self._fetched)
             if self._wait_for_loop():  # and acknowledge what that brought
-                lease.renew(conn, self._applied)
+                with self._bound(conn):
+                    lease.renew(conn, self._applied)
 
     def _wait_for_loop(self) -> bool:
         """Wait (up to STALL after the hand-off) until the loop applied all it was handed."""
@@ -334,10 +354,15 @@ class ChangeFeed:
 
     def _catch_up(self, conn: psycopg.Connection[Any]) -> None:
         """Read and hand over everything after the fetched position, in one snapshot."""
-        if self._fetched >= 0 and self._quick_catch_up(conn):
-            if self._connected:
-                self._stale_since = None
-            return
+        began = time.monotonic()
+        with self._bound(conn) as deadline:
+            if self._fetched < 0 or not self._quick_catch_up(conn):
+                self._read_after(conn, deadline)
+        self._current_at = began
+        if self._connected:
+            self._stale_since = None
+
+    def _read_after(self, conn: psycopg.Connection[Any], deadline: Deadline) -> None:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
             trimmed = int(_scalar(conn, _TRIMMED))
@@ -345,19 +370,19 @@ class ChangeFeed:
                 if self._fetched >= 0:
                     log.warning("change feed: trimmed past %d; reloading", self._fetched)
                     self.reloads += 1
-                swap, head = snapshot(conn, self._rebuild)
+                swap, head = snapshot(conn, self._rebuild, deadline)
                 self._hand(None, swap, head)
                 self._fetched = head
             while True:
+                deadline.renew()  # a long backlog: each fetch in time
                 entries = conn.execute(_ENTRIES, (self._fetched, FETCH)).fetchall()
                 self._hand_entries(entries)
                 if len(entries) < FETCH:
                     break
         finally:
             if not conn.broken:
+                deadline.renew()
                 conn.execute("ROLLBACK")
-        if self._connected:
-            self._stale_since = None
 
     def _quick_catch_up(self, conn: psycopg.Connection[Any]) -> bool:
         """The usual case in one round trip (every acknowledgement waits for it): the

@@ -33,7 +33,10 @@ by any node is seen by the next read on every node, cached or not.
 Outages. Every call is bounded by `timeout` (--db-timeout): connecting, and waiting
 for a read, a write or the feed. Past it, or on a connection error, the caller gets
 DatabaseUnavailable (HTTP 503) — never a hang or a 500. Nothing needs restarting:
-the next use connects again.
+the next use connects again. The threads are bounded too: every round of statements
+on a connection runs under a deadline of the same length (deadline.py), past which the
+connection is cut — a server that hangs with its connections open answers nothing,
+and no TCP timeout would end the wait.
 
 A connection the server dropped while it sat idle is noticed on its next use and
 replaced, and that use repeated: any read, or a write batch that failed at its BEGIN
@@ -62,6 +65,7 @@ import psycopg
 from ..core.errors import DatabaseUnavailable
 from ..core.models import M, Model
 from .batch import MAX_BATCH, Outcome, dispatch
+from .deadline import UNBOUNDED, Deadline, Overran, Watchdog
 from .feed import ChangeFeed, Publish, Rebuild
 from .feed_cache import MISSING, FeedCache, cacheable, matches
 from .leases import LIVE, Lease, Peer, live_of, peers
@@ -81,14 +85,36 @@ class PostgresTx(SqlTx):
 
     dialect = POSTGRES
 
+    def __init__(
+        self, conn: psycopg.Connection[tuple[Any, ...]], deadline: Deadline = UNBOUNDED
+    ) -> None:
+        super().__init__(conn)
+        self._deadline = deadline  # renewed for each round trip of a scan
+
     def scan(self, model: type[Model], columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
         # A server-side cursor, fetched SCAN_BATCH rows at a time: a plain one would
-        # receive the whole result into client memory before the first row.
+        # receive the whole result into client memory before the first row. A scan
+        # may take long in all (a full load): the deadline covers each round trip
+        # anew, and not the consumer's work in between — nor after the scan: the
+        # caller renews it for its next statement.
         conn: psycopg.Connection[tuple[Any, ...]] = self._conn  # type: ignore[assignment]
-        with conn.cursor(name="sipmap_scan") as cursor:
-            cursor.itersize = SCAN_BATCH
-            cursor.execute(self._scan_sql(model, columns).encode())
-            yield from cursor
+        deadline = self._deadline
+        try:
+            with conn.cursor(name="sipmap_scan") as cursor:
+                try:
+                    deadline.renew()
+                    cursor.execute(self._scan_sql(model, columns).encode())
+                    while True:
+                        deadline.renew()
+                        rows = cursor.fetchmany(SCAN_BATCH)
+                        if not rows:
+                            break
+                        deadline.pause()
+                        yield from rows
+                finally:
+                    deadline.renew()  # for the CLOSE as the block ends
+        finally:
+            deadline.pause()
 
 
 SCAN_BATCH = 10_000  # rows per round trip of Tx.scan
@@ -107,6 +133,7 @@ _BEGIN_WRITE = (
 
 # After the COMMIT, in the same round trip: the leases live once the write is visible.
 _HEAD_AND_COMMIT = f"SELECT coalesce(max(pos), 0) FROM change_log; COMMIT; {LIVE}"
+_IDLE_LIMIT = "SET idle_in_transaction_session_timeout = %d"
 _TRIM = "DELETE FROM change_log WHERE pos <= %s"
 _TRIMMED = "UPDATE settings SET value = %s WHERE key = 'change_log_trimmed' AND value::bigint < %s"
 
@@ -135,16 +162,31 @@ _Job = tuple[Callable[[PostgresTx], Any], "asyncio.Future[Any]"]
 class _Writer:
     """One connection on one thread; queued writes share a transaction (group commit)."""
 
-    def __init__(self, dsn: str, timeout: float, log_keep: int) -> None:
+    def __init__(self, dsn: str, timeout: float, log_keep: int, watchdog: Watchdog) -> None:
         self._dsn = dsn
         self._timeout = timeout
+        self._watchdog = watchdog
         self._log_keep = log_keep
         self._next_trim = 0
         self._head = 0  # the log position the last commit reached
-        self._conn = _connect(dsn, timeout, "writer")
+        self._conn = self._open()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="sipmap-pg-writer", daemon=True)
         self._thread.start()
+
+    def _open(self) -> psycopg.Connection[tuple[Any, ...]]:
+        conn = _connect(self._dsn, self._timeout, "writer")
+        # A node that hangs inside a write transaction (its process stopped, its VM
+        # frozen) would hold the lock every node's writes take for as long as its TCP
+        # connection lives. The server ends such a transaction once it sat idle for
+        # --db-timeout: by then this node's callers have given up on it anyway.
+        try:
+            with self._watchdog.deadline(conn, self._timeout):
+                conn.execute(_IDLE_LIMIT % max(1, round(self._timeout * 1000)))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     async def write(self, fn: Callable[[PostgresTx], R]) -> tuple[R, int, tuple[Peer, ...]]:
         """fn's result, the change-log position its transaction reached, and the nodes
@@ -181,26 +223,31 @@ class _Writer:
         outcomes: list[Outcome] = []
         try:
             conn = self._begin()  # and the lock
-            tx = PostgresTx(conn)
-            if len(batch) == 1:
-                outcomes = self._alone(conn, tx, batch[0])
-                if outcomes[0][2] is not None:
-                    return outcomes  # rolled back: nothing to commit
-            else:
-                outcomes = run_isolated(conn, tx, batch)
-            if self._head >= self._next_trim:
-                self._trim(conn, self._head)
-            cursor = conn.execute(_HEAD_AND_COMMIT)
-            row = cursor.fetchone()
+            with self._watchdog.deadline(conn, self._timeout):
+                tx = PostgresTx(conn)
+                if len(batch) == 1:
+                    outcomes = self._alone(conn, tx, batch[0])
+                    if outcomes[0][2] is not None:
+                        return outcomes  # rolled back: nothing to commit
+                else:
+                    outcomes = run_isolated(conn, tx, batch)
+                if self._head >= self._next_trim:
+                    self._trim(conn, self._head)
+                cursor = conn.execute(_HEAD_AND_COMMIT)
+                row = cursor.fetchone()
+                cursor.nextset()  # COMMIT
+                cursor.nextset()
+                live = peers(cursor.fetchall())
             head = self._head = int(row[0]) if row else 0
-            cursor.nextset()  # COMMIT
-            cursor.nextset()
-            live = peers(cursor.fetchall())
         except Exception as exc:
             # The transaction itself failed, so every job in it does. Nothing was
-            # written — unless the connection broke during COMMIT: then nobody knows.
+            # written — unless the connection broke (or was cut, deadline.py) during
+            # COMMIT: then only the database knows, once it answers again.
             if not self._conn.broken:
-                with contextlib.suppress(psycopg.Error):
+                with (
+                    contextlib.suppress(psycopg.Error),
+                    self._watchdog.deadline(self._conn, self._timeout),
+                ):
                     self._conn.execute("ROLLBACK")
             return [(future, None, exc) for _, future in batch]
         return [
@@ -233,15 +280,20 @@ class _Writer:
     def _begin(self) -> psycopg.Connection[tuple[Any, ...]]:
         # A connection the server dropped while it sat idle fails at BEGIN, before any
         # job ran: the batch is safe to start again on a new one.
-        if not self._conn.broken:
+        # Not one cut by its deadline, though: the server hangs, a new one would too.
+        # (Closed: the last attempt to replace it failed.)
+        if not (self._conn.broken or self._conn.closed):
             try:
-                self._conn.execute(_BEGIN_WRITE)
+                with self._watchdog.deadline(self._conn, self._timeout):
+                    self._conn.execute(_BEGIN_WRITE)
                 return self._conn
-            except psycopg.OperationalError:
-                if not self._conn.broken:
+            except psycopg.OperationalError as error:
+                if not self._conn.broken or isinstance(error, Overran):
                     raise
-        self._conn = _connect(self._dsn, self._timeout, "writer")
-        self._conn.execute(_BEGIN_WRITE)
+        self._conn.close()
+        self._conn = self._open()
+        with self._watchdog.deadline(self._conn, self._timeout):
+            self._conn.execute(_BEGIN_WRITE)
         return self._conn
 
     def stop(self) -> None:
@@ -257,7 +309,12 @@ class PostgresStore:
         self.timeout = timeout
         with self._connect() as conn:
             migrate(conn)
-        self._writer = _Writer(dsn, timeout, log_keep)
+        self._watchdog = Watchdog()
+        try:
+            self._writer = _Writer(dsn, timeout, log_keep, self._watchdog)
+        except BaseException:
+            self._watchdog.close()
+            raise
         self._idle: list[psycopg.Connection[tuple[Any, ...]]] = []
         self._idle_lock = threading.Lock()
         self.feed: ChangeFeed | None = None
@@ -272,6 +329,7 @@ class PostgresStore:
         self.cache = FeedCache()
         self.feed = ChangeFeed(
             lambda: self._connect("feed"),
+            lambda conn: self._watchdog.deadline(conn, self.timeout),
             publish,
             rebuild,
             observe=self.cache.apply,
@@ -306,35 +364,40 @@ class PostgresStore:
                 return
         conn.close()
 
-    def _read(self, conn: psycopg.Connection[tuple[Any, ...]], fn: Callable[[PostgresTx], R]) -> R:
+    def _read(self, conn: psycopg.Connection[tuple[Any, ...]], fn: Callable[[PostgresTx], R],
+              deadline: Deadline) -> R:  # fmt: skip
         # One snapshot for every query fn makes.
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
-            return fn(PostgresTx(conn))
+            return fn(PostgresTx(conn, deadline))
         finally:
             if not conn.broken:
+                deadline.renew()  # fn may have paused it (a scan)
                 conn.execute("ROLLBACK")  # nothing to keep: the transaction only read
 
-    def _pooled(self, work: Callable[[psycopg.Connection[tuple[Any, ...]]], R]) -> R:
+    def _pooled(self, work: Callable[[psycopg.Connection[tuple[Any, ...]], Deadline], R]) -> R:
         conn = self._borrow()
         try:
-            return work(conn)
-        except psycopg.OperationalError:
-            if not conn.broken:
-                raise
+            with self._watchdog.deadline(conn, self.timeout) as deadline:
+                return work(conn, deadline)
+        except psycopg.OperationalError as error:
             # Dropped while idle in the pool (a server restart, an idle timeout): a read
-            # changes nothing, so it runs again on a new connection.
+            # changes nothing, so it runs again on a new connection. Not if it was cut
+            # for overrunning its deadline: the server hangs, a new connection would too.
+            if not conn.broken or isinstance(error, Overran):
+                raise
         finally:
             self._give_back(conn)
         conn = self._connect()
         try:
-            return work(conn)
+            with self._watchdog.deadline(conn, self.timeout) as deadline:
+                return work(conn, deadline)
         finally:
             self._give_back(conn)
 
     async def read(self, fn: Callable[[PostgresTx], R]) -> R:
         return await self._bounded(
-            asyncio.to_thread(self._pooled, lambda conn: self._read(conn, fn))
+            asyncio.to_thread(self._pooled, lambda conn, deadline: self._read(conn, fn, deadline))
         )
 
     async def get(self, model: type[M], sid: str, **where: Any) -> M | None:
@@ -355,12 +418,14 @@ class PostgresStore:
     async def _get(self, model: type[M], sid: str, where: dict[str, Any]) -> M | None:
         # A single statement in autocommit: its own snapshot, no BEGIN/COMMIT round trips.
         return await self._bounded(
-            asyncio.to_thread(self._pooled, lambda conn: PostgresTx(conn).get(model, sid, **where))
+            asyncio.to_thread(
+                self._pooled, lambda conn, _: PostgresTx(conn).get(model, sid, **where)
+            )
         )
 
     def read_blocking(self, fn: Callable[[PostgresTx], R]) -> R:
-        with self._connect() as conn:
-            return self._read(conn, fn)
+        with self._connect() as conn, self._watchdog.deadline(conn, self.timeout) as deadline:
+            return self._read(conn, fn, deadline)
 
     # -- writes -------------------------------------------------------------
 
@@ -382,7 +447,7 @@ class PostgresStore:
 
         async def recheck(ids: list[str]) -> tuple[Peer, ...]:
             return await self._bounded(
-                asyncio.to_thread(self._pooled, lambda conn: live_of(conn, ids))
+                asyncio.to_thread(self._pooled, lambda conn, _: live_of(conn, ids))
             )
 
         try:
@@ -403,12 +468,12 @@ class PostgresStore:
     async def close(self) -> None:
         if self.feed is not None:
             await self.feed.close()
-        await asyncio.to_thread(self._writer.stop)
-        self._close_readers()
+        await asyncio.to_thread(self.close_blocking)
 
     def close_blocking(self) -> None:
         self._writer.stop()
         self._close_readers()
+        self._watchdog.close()
 
 
 def migrate(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
