@@ -10,13 +10,23 @@ Throughput: bench_api.py's scenarios and pairing (each scenario run beside a run
 `GET /health` baseline of the same nodes) on SQLite (the reference), PostgreSQL with one
 node, and PostgreSQL with two nodes loaded at once (one wrk each, rates summed).
 
+Write latency: creates one after the other through node A (one client), with 1 and 2
+nodes: p50/p99 of the HTTP round trip (with 2 nodes a write waits for the other node's
+acknowledgement, store/leases.py).
+
+`--against DIR` compares this tree with the sipmap source tree DIR on PostgreSQL (1 and
+2 nodes): both trees' nodes run at once on schemas of their own, and every round
+measures each tree in turn (the order alternating), throughput ratios against each
+tree's own baseline, and write latency in alternating blocks.
+
     python bench/bench_multinode.py [--changes 300] [--seconds 1] [--rounds 3]
-        [--postgres postgresql://postgres@127.0.0.1:5432/test]
+        [--postgres postgresql://postgres@127.0.0.1:5432/test] [--against DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -31,7 +41,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from bench_api import ACCOUNT_SID, AUTH_TOKEN, seed, write_post_script, wrk
+from bench_api import ACCOUNT_SID, AUTH_TOKEN, T0, write_cycle_script, write_post_script, wrk
 from sipmap.testing import RunningServer, start_server
 
 A = f"/2010-04-01/Accounts/{ACCOUNT_SID}"
@@ -95,13 +105,27 @@ def scratch_schema(base_url: str) -> Iterator[str]:
 
 
 @contextmanager
-def nodes(db: str, count: int) -> Iterator[list[RunningServer]]:
+def nodes(db: str, count: int, src: Path | None = None) -> Iterator[list[RunningServer]]:
+    """`count` nodes on `db`, of this tree or (PYTHONPATH) of the source tree `src`."""
     started: list[RunningServer] = []
+    saved = os.environ.get("PYTHONPATH")
+    if src is not None:
+        os.environ["PYTHONPATH"] = str(src / "src")
     try:
         for _ in range(count):  # one after the other: the first migrates
             started.append(start_server(db, "--sip-port", "0"))
+        if src is not None:
+            if saved is None:
+                del os.environ["PYTHONPATH"]
+            else:
+                os.environ["PYTHONPATH"] = saved
         yield started
     finally:
+        if src is not None and os.environ.get("PYTHONPATH") != saved:
+            if saved is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved
         for server in started:
             server.stop()
 
@@ -173,21 +197,129 @@ def propagation(db: str, changes: int) -> bool:
     return p99 < TARGET_P99_MS
 
 
-def throughput(
-    label: str, servers: list[RunningServer], tmp: Path, args: argparse.Namespace
-) -> None:
+def seed(base: str) -> list[str]:
+    """200 IP records of the bootstrap account, made through the API."""
+    with httpx.Client(base_url=base, auth=(ACCOUNT_SID, AUTH_TOKEN)) as http:
+        return [
+            http.post("/v1/IpRecords", data={"IpAddress": f"10.0.{i // 250}.{i % 250}"}).json()[
+                "sid"
+            ]
+            for i in range(200)
+        ]
+
+
+def seed_many(db: str, count: int) -> list[str]:
+    """`count` more IP records of the bootstrap account, straight into the database the
+    nodes run on (PostgreSQL's triggers log them, so the nodes' caches hear of them)."""
+    sids = [f"IL{uuid.uuid4().hex}" for _ in range(count)]
+    rows = [(sid, ACCOUNT_SID, f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}", 32, T0, T0)
+            for n, sid in enumerate(sids)]  # fmt: skip
+    columns = "sid, account_sid, ip_address, cidr_prefix_length, date_created, date_updated"
+    if db.startswith("postgres"):
+        with (
+            psycopg.connect(db) as conn,
+            conn.cursor() as cursor,
+            cursor.copy(f"COPY ip_records ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+    else:
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(db, timeout=30)) as lite, lite:
+            lite.executemany(f"INSERT INTO ip_records ({columns}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+    return sids
+
+
+def scenarios_of(
+    servers: list[RunningServer], tmp: Path, db: str, records: int
+) -> tuple[Scenario, dict[str, Scenario]]:
     sids = seed(servers[0].base_url)
+    folder = Path(tempfile.mkdtemp(dir=tmp))
+    cycle = write_cycle_script(folder, seed_many(db, records))
     post = write_post_script(tmp)
     urls = [s.base_url for s in servers]
     baseline: Scenario = [(f"{u}/health", None, False) for u in urls]
-    scenarios: dict[str, Scenario] = {
+    return baseline, {
         "fetch": [(f"{u}/v1/IpRecords/{sids[100]}", None, True) for u in urls],
+        f"fetch {records // 1000}k SIDs": [(u, cycle, True) for u in urls],
         "list page (50)": [(f"{u}/v1/IpRecords?PageSize=50", None, True) for u in urls],
         "create": [(f"{u}/v1/IpRecords", post, True) for u in urls],
     }
+
+
+def throughput(
+    label: str, servers: list[RunningServer], tmp: Path, db: str, args: argparse.Namespace
+) -> None:
+    baseline, scenarios = scenarios_of(servers, tmp, db, args.records)
     rates, ratios = paired_rounds(baseline, scenarios, args.connections, args.seconds, args.rounds)
     print(f"\n{label}")
     report(rates, ratios)
+
+
+def create_latencies(server: RunningServer, count: int) -> list[float]:
+    """Milliseconds of each of `count` creates made one after the other."""
+    times: list[float] = []
+    with httpx.Client(base_url=server.base_url, auth=(ACCOUNT_SID, AUTH_TOKEN)) as http:
+        for i in range(count):
+            started = time.perf_counter()
+            response = http.post(
+                "/v1/IpRecords", data={"IpAddress": f"10.9.{i // 250 % 250}.{i % 250}"}
+            )
+            times.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 201, response.text
+    return times
+
+
+def latency_line(label: str, ms: list[float]) -> str:
+    return (
+        f"{label:<28}p50 {percentile(ms, 0.5):6.2f} ms   p99 {percentile(ms, 0.99):6.2f} ms"
+        f"   ({len(ms)} creates one after the other)"
+    )
+
+
+def write_latency(servers: list[RunningServer], count: int) -> None:
+    print(
+        latency_line(f"write latency, {len(servers)} node(s)", create_latencies(servers[0], count))
+    )
+
+
+def compare_trees(args: argparse.Namespace, other: Path) -> None:
+    """This tree against the source tree `other` on PostgreSQL, 1 and 2 nodes."""
+    print(
+        f"this tree vs {other}, PostgreSQL: wrk, {args.connections} keep-alive connections in "
+        f"all, {args.rounds} rounds x {args.seconds}s per run; ratio = median over rounds of "
+        "scenario / the baseline (GET /health on the same nodes) run beside it"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for count in (1, 2):
+            with (
+                scratch_schema(args.postgres) as db_this,
+                scratch_schema(args.postgres) as db_other,
+                nodes(db_this, count) as mine,
+                nodes(db_other, count, other) as theirs,
+            ):
+                trees = {
+                    "this": (mine, *scenarios_of(mine, Path(tmp), db_this, args.records)),
+                    "other": (theirs, *scenarios_of(theirs, Path(tmp), db_other, args.records)),
+                }
+                rates: dict[str, dict[str, list[float]]] = {t: {} for t in trees}
+                ratios: dict[str, dict[str, list[float]]] = {t: {} for t in trees}
+                latency: dict[str, list[float]] = {t: [] for t in trees}
+                for round_ in range(args.rounds):
+                    order = list(trees) if round_ % 2 == 0 else list(reversed(trees))
+                    for tree in order:
+                        servers, baseline, scenarios = trees[tree]
+                        r, q = paired_rounds(baseline, scenarios, args.connections, args.seconds, 1)
+                        for name, values in r.items():
+                            rates[tree].setdefault(name, []).extend(values)
+                        for name, values in q.items():
+                            ratios[tree].setdefault(name, []).extend(values)
+                        latency[tree] += create_latencies(servers[0], args.creates // args.rounds)
+                for tree in trees:
+                    print(f"\nPostgreSQL, {count} node{'s' if count > 1 else ''}, {tree} tree")
+                    report(rates[tree], ratios[tree])
+                    print(latency_line("write latency", latency[tree]))
 
 
 def lock_waits(db: str, tmp: Path, args: argparse.Namespace) -> None:
@@ -243,9 +375,17 @@ def main() -> None:
         default=os.environ.get("SIPMAP_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"),
     )
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--creates", type=int, default=300, help="for the write latency")
+    parser.add_argument(
+        "--records", type=int, default=20_000, help="IP records fetched in random order"
+    )
+    parser.add_argument("--against", type=Path, default=None, metavar="DIR")
     parser.add_argument("--only-lock", action="store_true", help="only the write-lock sampling")
     args = parser.parse_args()
 
+    if args.against is not None:
+        compare_trees(args, args.against.resolve())
+        return
     if args.only_lock:
         with tempfile.TemporaryDirectory() as tmp, scratch_schema(args.postgres) as db:
             lock_waits(db, Path(tmp), args)
@@ -262,11 +402,13 @@ def main() -> None:
         )
         with tempfile.TemporaryDirectory() as tmp:
             with nodes(str(Path(tmp) / "ref.db"), 1) as servers:
-                throughput("SQLite, one node (reference)", servers, Path(tmp), args)
+                ref = str(Path(tmp) / "ref.db")
+                throughput("SQLite, one node (reference)", servers, Path(tmp), ref, args)
             for count in (1, 2):
                 with scratch_schema(args.postgres) as db, nodes(db, count) as servers:
                     label = f"PostgreSQL, {count} node{'s' if count > 1 else ''}"
-                    throughput(label, servers, Path(tmp), args)
+                    throughput(label, servers, Path(tmp), db, args)
+                    write_latency(servers, args.creates)
             with scratch_schema(args.postgres) as db:
                 lock_waits(db, Path(tmp), args)
     if not met:

@@ -279,10 +279,16 @@ def _feed_health(feed: ChangeFeed | None) -> Callable[[], dict[str, Any]] | None
             "position.",
             lambda: feed.reloads,
         ),
+        (
+            "sipmap_lease_held",
+            "1 while this node holds its lease (store/leases.py): writes anywhere wait for it, "
+            "and it answers fetches from its cache; else 0.",
+            lambda: float(feed.lease_held()),
+        ),
     ]
     for name, documentation, read in gauges:
         Gauge(name, documentation, registry=REGISTRY).set_function(read)
-    return lambda: {"change_feed": feed.status().as_dict()}
+    return lambda: {"change_feed": {**feed.status().as_dict(), "lease_held": feed.lease_held()}}
 
 
 def _fit_connections(args: argparse.Namespace, sip: bool) -> int:

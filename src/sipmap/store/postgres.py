@@ -18,12 +18,17 @@ lock is also why `seq` order is commit order, which keyset page tokens rely on.
 
 Reads run on pooled connections in worker threads: `read` in one REPEATABLE READ, READ
 ONLY transaction (one snapshot for every query), `get` as a single autocommit statement.
-Nothing is cached: another node may commit at any time.
 
 Every write transaction also learns the change-log position it reached (feed.py);
 once a node follows the log, a write returns only after its own entries were applied
 to the node's recogniser, and every so many positions the writer trims the log to the
 newest LOG_KEEP entries.
+
+The row cache. Once a node follows the log, `get` answers from rows kept in memory
+(feed_cache.py) while the node holds its lease, and a write returns only once every
+other node holding a lease has applied it too (leases.py): the leases live at the
+moment of the commit are read in the COMMIT's own round trip. So a write acknowledged
+by any node is seen by the next read on every node, cached or not.
 
 Outages. Every call is bounded by `timeout` (--db-timeout): connecting, and waiting
 for a read, a write or the feed. Past it, or on a connection error, the caller gets
@@ -62,6 +67,8 @@ from ..core.models import M, Model
 from .batch import MAX_BATCH, Outcome, dispatch
 from .deadline import UNBOUNDED, Deadline, Overran, Watchdog
 from .feed import ChangeFeed, Publish, Rebuild
+from .feed_cache import MISSING, FeedCache, cacheable, matches
+from .leases import LIVE, Lease, Peer, live_of, peers
 from .sqltx import POSTGRES, SqlTx, pending_migrations, run_isolated
 
 R = TypeVar("R")
@@ -124,7 +131,8 @@ _BEGIN_WRITE = (
 )
 
 
-_HEAD_AND_COMMIT = "SELECT coalesce(max(pos), 0) FROM change_log; COMMIT"
+# After the COMMIT, in the same round trip: the leases live once the write is visible.
+_HEAD_AND_COMMIT = f"SELECT coalesce(max(pos), 0) FROM change_log; COMMIT; {LIVE}"
 _IDLE_LIMIT = "SET idle_in_transaction_session_timeout = %d"
 _TRIM = "DELETE FROM change_log WHERE pos <= %s"
 _TRIMMED = "UPDATE settings SET value = %s WHERE key = 'change_log_trimmed' AND value::bigint < %s"
@@ -180,9 +188,12 @@ class _Writer:
             raise
         return conn
 
-    async def write(self, fn: Callable[[PostgresTx], R]) -> tuple[R, int]:
-        """fn's result, and the change-log position its transaction reached."""
-        future: asyncio.Future[tuple[R, int]] = asyncio.get_running_loop().create_future()
+    async def write(self, fn: Callable[[PostgresTx], R]) -> tuple[R, int, tuple[Peer, ...]]:
+        """fn's result, the change-log position its transaction reached, and the nodes
+        holding a lease just after it committed."""
+        future: asyncio.Future[tuple[R, int, tuple[Peer, ...]]] = (
+            asyncio.get_running_loop().create_future()
+        )
         self._jobs.put((fn, future))
         return await future
 
@@ -222,7 +233,11 @@ class _Writer:
                     outcomes = run_isolated(conn, tx, batch)
                 if self._head >= self._next_trim:
                     self._trim(conn, self._head)
-                row = conn.execute(_HEAD_AND_COMMIT).fetchone()
+                cursor = conn.execute(_HEAD_AND_COMMIT)
+                row = cursor.fetchone()
+                cursor.nextset()  # COMMIT
+                cursor.nextset()
+                live = peers(cursor.fetchall())
             head = self._head = int(row[0]) if row else 0
         except Exception as exc:
             # The transaction itself failed, so every job in it does. Nothing was
@@ -236,7 +251,8 @@ class _Writer:
                     self._conn.execute("ROLLBACK")
             return [(future, None, exc) for _, future in batch]
         return [
-            (f, (result, head), None) if e is None else (f, None, e) for f, result, e in outcomes
+            (f, (result, head, live), None) if e is None else (f, None, e)
+            for f, result, e in outcomes
         ]
 
     @staticmethod
@@ -302,17 +318,22 @@ class PostgresStore:
         self._idle: list[psycopg.Connection[tuple[Any, ...]]] = []
         self._idle_lock = threading.Lock()
         self.feed: ChangeFeed | None = None
+        self.cache: FeedCache | None = None  # once following the feed
 
     def _connect(self, role: str = "reader") -> psycopg.Connection[tuple[Any, ...]]:
         return _connect(self.dsn, self.timeout, role)
 
     def follow(self, publish: Publish, rebuild: Rebuild) -> ChangeFeed:
-        """The change feed into `publish` (start it); from then on writes wait for it."""
+        """The change feed into `publish` (start it); from then on writes wait for it
+        and for the other nodes, and `get` may answer from the row cache."""
+        self.cache = FeedCache()
         self.feed = ChangeFeed(
             lambda: self._connect("feed"),
             lambda conn: self._watchdog.deadline(conn, self.timeout),
             publish,
             rebuild,
+            observe=self.cache.apply,
+            lease=Lease(),
         )
         return self.feed
 
@@ -380,6 +401,21 @@ class PostgresStore:
         )
 
     async def get(self, model: type[M], sid: str, **where: Any) -> M | None:
+        cache, feed = self.cache, self.feed
+        if cache is None or feed is None or not cacheable(model, where):
+            return await self._get(model, sid, where)
+        assert feed.lease is not None
+        if feed.lease.serving(feed.applied):
+            found = cache.lookup(model, sid)
+            if found is not MISSING:
+                return matches(found, where)  # type: ignore[no-any-return]
+        # By SID alone, so that one entry answers every filter.
+        since = cache.position
+        row = await self._get(model, sid, {})
+        cache.fill(model, sid, row, since)
+        return matches(row, where)  # type: ignore[no-any-return]
+
+    async def _get(self, model: type[M], sid: str, where: dict[str, Any]) -> M | None:
         # A single statement in autocommit: its own snapshot, no BEGIN/COMMIT round trips.
         return await self._bounded(
             asyncio.to_thread(
@@ -394,7 +430,7 @@ class PostgresStore:
     # -- writes -------------------------------------------------------------
 
     async def write(self, fn: Callable[[PostgresTx], R]) -> R:
-        result, position = await self._bounded(self._writer.write(fn))
+        result, position, live = await self._bounded(self._writer.write(fn))
         feed = self.feed
         if feed is not None:
             # A feed that is reconnecting will catch up by itself: no point waiting.
@@ -402,7 +438,26 @@ class PostgresStore:
             if not await feed.reached(position, wait) and wait:
                 # Committed, so acknowledged; this node's recognition catches up later.
                 log.warning("write at log position %d not yet applied by the feed", position)
+            await self._acknowledged(feed, position, live)
         return result
+
+    async def _acknowledged(self, feed: ChangeFeed, position: int, live: tuple[Peer, ...]) -> None:
+        """Wait for the other nodes holding a lease to apply `position` (leases.py)."""
+        assert feed.lease is not None
+
+        async def recheck(ids: list[str]) -> tuple[Peer, ...]:
+            return await self._bounded(
+                asyncio.to_thread(self._pooled, lambda conn, _: live_of(conn, ids))
+            )
+
+        try:
+            done = await feed.lease.acknowledged(position, live, recheck, self.timeout)
+        except DatabaseUnavailable:
+            done = False
+        if not done:
+            # Committed, so acknowledged; a node that has not applied it may still be
+            # serving from its cache until its lease runs out.
+            log.warning("write at log position %d not acknowledged by every node", position)
 
     def _close_readers(self) -> None:
         with self._idle_lock:
