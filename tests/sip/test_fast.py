@@ -109,13 +109,24 @@ def both_ways(
 ) -> tuple[str, list[tuple[bytes, tuple[str, int]]]]:  # fmt: skip
     """Run `data` through both paths, twice (the second time from the fast path's
     cache, where it may be cached); assert they agree; say which path answered."""
+    return in_turn(loop, [(data, address)] * 2, options, unrecognized_answers)[-1]
 
-    async def run() -> tuple[str, list[tuple[bytes, tuple[str, int]]]]:
+
+def in_turn(
+    loop: asyncio.AbstractEventLoop, datagrams: list[tuple[bytes, tuple[str, int]]],
+    options: dict[str, Any], unrecognized_answers: int = 1000,
+) -> list[tuple[str, list[tuple[bytes, tuple[str, int]]]]]:  # fmt: skip
+    """Run the datagrams in turn through one edge of each kind (so later ones may be
+    answered from the cache earlier ones filled); assert that each is answered and
+    counted the same; say which path answered each."""
+
+    async def run() -> list[tuple[str, list[tuple[bytes, tuple[str, int]]]]]:
         python, python_sent, python_counts = make_edge(options, unrecognized_answers)
         fast, fast_sent, fast_counts = make_edge(options, unrecognized_answers)
+        paths = []
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             endpoint = UdpEndpoint(fast, sock)
-            for _ in range(2):
+            for data, address in datagrams:
                 del python_sent.sent[:], fast_sent.sent[:]
                 python.datagram(data, address)
                 replies = endpoint.fast.respond(data, address[0], address[1], endpoint._decide)
@@ -127,7 +138,8 @@ def both_ways(
                 sent = (replies or []) + fast_sent.sent
                 assert sent == python_sent.sent
                 assert counted(fast_counts) == counted(python_counts)
-        return path, sent
+                paths.append((path, sent))
+        return paths
 
     return loop.run_until_complete(run())
 
@@ -161,7 +173,8 @@ def requests(draw: st.DrawFn) -> tuple[bytes, tuple[str, int]]:
     uri = pick(
         ["sip:127.0.0.1:5060", "sip:+15551230000@127.0.0.1", "sip:acme.sip.twilio.com",
          "sip:bob@example.com", "sip:[::1]:5060", "tel:+15551230000", "sip:x@localhost",
-         "sip:X@Acme.sip.twilio.com;transport=udp"],
+         "sip:X@Acme.sip.twilio.com;transport=udp", "sip:alice@127.0.0.1:5060",
+         "SIPS:bob@127.0.0.1:5060", "sip:carol@acme.sip.twilio.com", "sip:a@b@example.com"],
         ["", "sip:a b", "sip:\u00e9@x"],
     )  # fmt: skip
     host = pick([ip, "127.0.0.2", "pbx.example.com", "h_o-st"], ["[::1]", "", "a:b:c"])
@@ -239,6 +252,56 @@ def test_fast_path_equals_python_path(
     data, address = request
     path, _ = both_ways(loop, data, address, options, budget)
     event(path)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(requests(), min_size=2, max_size=4), OPTIONS, st.sampled_from([0, 1000]))
+def test_requests_in_turn_are_answered_as_by_python(
+    loop: asyncio.AbstractEventLoop,
+    batch: list[tuple[bytes, tuple[str, int]]],
+    options: dict[str, Any],
+    budget: int,
+) -> None:
+    """Different requests from one source through one edge: a decision cached for one
+    is only reused for another when the Python path would decide the same."""
+    source = batch[0][1]
+    in_turn(loop, [(data, source) for data, _ in batch], options, budget)
+
+
+def test_users_at_one_host_share_a_decision(loop: asyncio.AbstractEventLoop) -> None:
+    async def run() -> tuple[int, list[bytes]]:
+        edge, _, _ = make_edge({}, 1000)
+        asked = []
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            endpoint = UdpEndpoint(edge, sock)
+
+            def decide(*args: Any) -> Any:
+                asked.append(args[2])
+                return endpoint._decide(*args)
+
+            answers = []
+            for user in ("+15550000001", "+15550000002", "bob"):
+                data = invite(uri=f"sip:{user}@127.0.0.1:5060")
+                replies = endpoint.fast.respond(data, ALLOWED_IP, 5061, decide)
+                assert replies is not None
+                answers += [reply.split(b" ", 2)[1] for reply, _ in replies]
+        return len(asked), answers
+
+    asked, answers = loop.run_until_complete(run())
+    assert asked == 1  # the other two from the cache
+    assert answers == [b"100", b"480"] * 3
+    # and each is what the Python path answers, with its own To and Call-ID; from a
+    # source outside the ACL, a URI naming the domain is accepted and others are not,
+    # so a key that lumped hosts together would answer wrongly
+    uris = [
+        "sip:+15550000001@127.0.0.1:5060", "sip:a@acme.sip.twilio.com", "sip:b@127.0.0.1:5060",
+        "sip:c@acme.sip.twilio.com", "sip:127.0.0.1", "tel:+1555", "sip:d@acme.sip.twilio.com",
+    ]  # fmt: skip
+    for ip in (ALLOWED_IP, OUTSIDE_IP):
+        paths = in_turn(loop, [(invite(uri=uri), (ip, 5061)) for uri in uris], {})
+        assert [path for path, _ in paths] == ["fast"] * len(uris)
+    statuses = [sent[-1][0].split(b" ", 2)[1] for _, sent in paths]
+    assert statuses == [b"403", b"480", b"403", b"480", b"403", b"403", b"480"]
 
 
 # -- the common requests take the fast path -------------------------------------------

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 int
@@ -35,9 +36,32 @@ mix(uint64_t h, const void *data, size_t n)
     return h;
 }
 
+/* The part of a Request-URI a decision depends on. Recognition and the responder's
+ * rules read only its host (recognize/uri.py, request_uri_host), which in a sip: or
+ * sips: URI is read from what follows the first '@' after the scheme: requests to
+ * different users at one host share a decision. Any other URI is its own key. (The
+ * reduced key starts with '@'; a whole URI starting with '@' has its host read the
+ * same way, so the two never disagree.) */
+static Span
+uri_key(Span uri)
+{
+    size_t scheme = 0;
+    if (uri.n >= 4 && strncasecmp(uri.p, "sip:", 4) == 0)
+        scheme = 4;
+    else if (uri.n >= 5 && strncasecmp(uri.p, "sips:", 5) == 0)
+        scheme = 5;
+    if (scheme == 0)
+        return uri;
+    const char *at = memchr(uri.p + scheme, '@', uri.n - scheme);
+    if (at == NULL)
+        return uri;
+    return (Span){at, (size_t)(uri.p + uri.n - at)};
+}
+
 bool
 cache_key(CacheKey *key, int family, const void *ip, Span method, Span uri)
 {
+    uri = uri_key(uri);
     if (method.n + uri.n > CACHE_TEXT)
         return false;
     key->family = (unsigned char)family;

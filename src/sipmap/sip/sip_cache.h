@@ -1,5 +1,5 @@
-/* sip_cache.h - the fast path's decision cache: (source IP, method, Request-URI) ->
- * what `decide` answered, valid for one generation of the recogniser's state.
+/* sip_cache.h - the fast path's decision cache: (source IP, method, Request-URI's host
+ * part) -> what `decide` answered, valid for one generation of the recogniser's state.
  *
  * A decision is a pure function of those three and of the recogniser's state (the
  * edge's configuration is fixed), so it can be reused until the state changes, which

@@ -10,11 +10,12 @@ Everything else (responses, forwarding, in-dialog requests, malformed or unusual
 messages) goes to `Edge.datagram`, the Python path, unchanged. The replies are byte
 for byte what the Python path sends (tests/sip/test_fast.py).
 
-Decisions that depend only on the source IP, the method, the Request-URI and the
-recogniser's state (not proxied, and no answer budget involved: a recognised source, or
-any with --sip-drop-unrecognized) are cached in C (sip_cache.c) until the recogniser's `generation` changes, with the
-counters they increment: a cache hit runs no Python at all. What hits count is kept
-in C and handed to the Prometheus counters before each collection (`_flush`).
+Decisions that depend only on the source IP, the method, the Request-URI's host and
+the recogniser's state (not proxied, and no answer budget involved: a recognised
+source, or any with --sip-drop-unrecognized) are cached in C (sip_cache.c) until the
+recogniser's `generation` changes, with the counters they increment: a cache hit runs
+no Python at all. What hits count is kept in C and handed to the Prometheus counters
+before each collection (`_flush`).
 """
 
 from __future__ import annotations
