@@ -9,15 +9,16 @@ this node's writes included: the feed is its only source of changes there.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .core.events import AccountStatusChanged, CredentialsChanged, Event
 from .recognize.recognizer import Recognizer, read_state
 from .service import Context, Service, open_service
 from .store.base import Store, Tx
-from .store.feed import ChangeFeed, Rebuild
+from .store.feed import ChangeFeed, Publish, Rebuild
 from .store.open import is_postgres, open_store
 
 
@@ -38,15 +39,36 @@ class Node:
         await self.store.close()  # stops the feed first
 
 
-def rebuilder(recognizer: Recognizer) -> Rebuild:
+def rebuilder(recognizer: Recognizer, forget: Callable[[], None]) -> Rebuild:
     """The feed's full rebuild for `recognizer`: build a fresh state here, in the feed's
-    thread, from the rows as plain tuples (as at start-up); swap it in on the loop."""
+    thread, from the rows as plain tuples (as at start-up); swap it in on the loop. The
+    log entries skipped may have revoked credentials: `forget` the verified ones."""
 
     def rebuild(tx: Tx) -> Callable[[], None]:
         state = read_state(tx)
-        return lambda: recognizer.adopt(state)
+
+        def swap() -> None:
+            recognizer.adopt(state)
+            forget()
+
+        return swap
 
     return rebuild
+
+
+def follower(recognizer: Recognizer, forget: Callable[[], None]) -> Publish:
+    """What the feed's events go to: the recogniser, and for a credential or an
+    account's status changed on any node, `forget` the credentials verified here."""
+
+    def publish(events: Sequence[Event]) -> None:
+        recognizer.publish(events)
+        if any(type(e) in _REVOKING for e in events):
+            forget()
+
+    return publish
+
+
+_REVOKING = (CredentialsChanged, AccountStatusChanged)
 
 
 def open_node(db: str | Path, *, db_timeout: float | None = None, **options: Any) -> Node:
@@ -63,4 +85,7 @@ def node_over(store: Store, **options: Any) -> Node:
     assert isinstance(store, PostgresStore)
     recognizer = Recognizer()
     service = Service(Context(store, **options), recognizer)  # no in-process publishing
-    return Node(store, service, store.follow(recognizer.publish, rebuilder(recognizer)))
+    forget = service.accounts.forget_credentials
+    return Node(
+        store, service, store.follow(follower(recognizer, forget), rebuilder(recognizer, forget))
+    )

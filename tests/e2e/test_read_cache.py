@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from sipmap.store.leases import LEASE
@@ -70,6 +71,23 @@ def test_a_write_through_one_node_is_read_at_once_through_the_other(
         assert fetch(a, sid)[0] == 200
         b.delete(f"/v1/IpRecords/{sid}")
         assert fetch(a, sid)[0] == 404, i
+
+
+def test_a_key_deleted_through_one_node_is_refused_at_once_by_the_other(
+    pair: tuple[Api, Api],
+) -> None:
+    """Each node keeps credentials it verified for a few seconds; a deleted key (or a
+    changed token) reaches every node through the feed before the delete's 204."""
+    a, b = pair
+    for i in range(5):
+        key = a.post(f"{A}/Keys.json", FriendlyName=f"k{i}")
+        auth = (key["sid"], key["secret"])
+        with httpx.Client(base_url=b.server.base_url, auth=auth) as as_key:
+            assert as_key.get("/v1/IpRecords").status_code == 200  # verified on B, kept
+            a.delete(f"{A}/Keys/{key['sid']}.json")
+            refused = as_key.get("/v1/IpRecords")
+            assert refused.status_code == 401, (i, refused.text)
+            assert refused.json()["code"] == 20003
 
 
 def test_recognition_on_the_other_node_follows_each_201_at_once(pair: tuple[Api, Api]) -> None:

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from sipmap.core.errors import ServiceError
 from sipmap.core.models import Account, IpAddress, SipDomain, SourceIpMapping
-from sipmap.node import Node, rebuilder
+from sipmap.node import Node, node_over
 from sipmap.recognize.recognizer import Recognizer
-from sipmap.service import Context, Service
+from sipmap.service import Service
 from sipmap.store.feed import decode
 from sipmap.store.postgres import PostgresStore
 
@@ -31,9 +31,7 @@ SUFFIX = ".sip.twilio.com"
 
 def node(url: str, log_keep: int) -> Node:
     store = PostgresStore(url, timeout=5.0, log_keep=log_keep)
-    recognizer = Recognizer()
-    service = Service(Context(store), recognizer)
-    return Node(store, service, store.follow(recognizer.publish, rebuilder(recognizer)))
+    return node_over(store)
 
 
 @asynccontextmanager

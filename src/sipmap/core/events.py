@@ -55,6 +55,14 @@ class AccountStatusChanged:
     status: str  # active | suspended | closed
 
 
+@dataclass(frozen=True, slots=True)
+class CredentialsChanged:
+    """An account's auth token or an API key changed or went away (on PostgreSQL, from
+    the change feed): credentials verified before it must be verified again."""
+
+    sid: str  # the account's or the key's
+
+
 Event = (
     MappingSaved
     | MappingDeleted
@@ -65,4 +73,5 @@ Event = (
     | IpAddressSaved
     | IpAddressDeleted
     | AccountStatusChanged
+    | CredentialsChanged
 )

@@ -106,6 +106,8 @@ def decode(table: str, deleted: bool, row: dict[str, Any]) -> ev.Event | None:
     for a table recognition does not use (logged for the row cache, migration 0006)."""
     if table == "accounts":  # only its status is logged (migration 0005)
         return ev.AccountStatusChanged(row["sid"], row["status"])
+    if table == "credentials":  # only the SID is logged (migration 0007)
+        return ev.CredentialsChanged(row["sid"])
     if table not in _TABLES:
         return None
     model, saved, gone = _TABLES[table]
