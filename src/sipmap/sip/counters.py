@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
@@ -136,8 +137,17 @@ class SipCounters:
         """Recognitions timed elsewhere, already sorted into BUCKET_BOUNDS (the fast
         path's cache hits), added as `recognition.observe` would add them one by one."""
         histogram = self.recognition
-        histogram._sum.inc(seconds)  # prometheus_client has no public bulk observe
-        for bucket, count in zip(histogram._buckets, buckets, strict=True):
+        total, cells = _internals(histogram)
+        if total is None or cells is None or len(cells) != len(buckets):
+            # prometheus_client has no public bulk observe; should its internals change,
+            # one observation per count at its bucket's bound (the sum is approximate).
+            for bound, count in zip(BUCKET_BOUNDS, buckets, strict=False):
+                value = bound if bound != math.inf else 2 * BUCKETS[-1]
+                for _ in range(count):
+                    histogram.observe(value)
+            return
+        total.inc(seconds)
+        for bucket, count in zip(cells, buckets, strict=True):
             if count:
                 bucket.inc(count)
 
@@ -153,3 +163,9 @@ class SipCounters:
             return result
 
         return timed_recognize
+
+
+def _internals(histogram: Histogram) -> tuple[Any, Any]:
+    """The histogram's sum and bucket counters (prometheus_client's private fields),
+    or Nones if it no longer has them."""
+    return getattr(histogram, "_sum", None), getattr(histogram, "_buckets", None)
