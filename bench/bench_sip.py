@@ -12,11 +12,13 @@ Kamailio process summed) divided by the calls answered.
 
 Cases: `small` (a 100-entry table), `large` (100,000 entries), `writes` (the large
 table while 1,000 changes to mappings are applied: API writes for sipmap, whole-table
-reloads for Kamailio, see sip_writes.py). Each scenario runs once per server per
+reloads for Kamailio, see sip_writes.py), `hosts` (the small table, each call's
+Request-URI naming the next of 10,000 hosts, so that sipmap's decision cache never
+answers: its cost without the cache; not part of the default run). Each scenario runs once per server per
 round, in alternating order; the ratio sipmap/Kamailio is taken per round and its
 median and range printed. The machine is shared and SIPp runs on it too: read ratios.
 
-    python bench/bench_sip.py [--rates 2000,4000,8000] [--cases small,large,writes]
+    python bench/bench_sip.py [--rates 2000,4000,8000] [--cases small,large,writes,hosts]
         [--methods options,invite] [--rounds 3] [--seconds 5]
 """
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -37,6 +40,7 @@ import httpx
 
 from sip_kamailio import Kamailio
 from sip_load import (
+    SCENARIOS,
     SippResult,
     cpu_seconds,
     probe,
@@ -56,7 +60,13 @@ from sipmap.testing import (
 )
 
 HOST = "127.0.0.1"
-CASES = ("small", "large", "writes")
+CASES = ("small", "large", "writes", "hosts")
+# The hosts case: each call's Request-URI names another of this many hosts in turn, so
+# that no two calls in a row share a decision (the fast path caches 1,024 of them).
+URI_HOSTS = 10_000
+REQUEST_URI_HOST = re.compile(
+    r"^(\s*[A-Z]+ sip:(?:\w+@)?)\[remote_ip\]:\[remote_port\]( SIP/2\.0)$", re.M
+)
 METHODS = ("options", "invite")
 SERVERS = ("sipmap", "kamailio")
 # What each method is answered with, as the probe sees it.
@@ -103,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--rates", type=csv_ints, default=[2000, 4000, 8000], help="calls per second")
     add("--methods", type=csv_choices(METHODS), default=list(METHODS))
-    add("--cases", type=csv_choices(CASES), default=list(CASES))
+    add("--cases", type=csv_choices(CASES), default=["small", "large", "writes"])
     add("--transport", choices=("udp", "tcp"), default="udp")
     add("--seconds", type=positive(float), default=5.0, help="length of one run at its rate")
     add("--rounds", type=positive(int), default=3)
@@ -228,6 +238,21 @@ def server_drops(target: Target, args: argparse.Namespace) -> int:
         return 0
 
 
+def write_hosts_scenarios(workdir: Path) -> None:
+    """The hosts case's SIPp files: URI_HOSTS addresses (none of them the server's) in
+    an injection file read in turn, and each scenario with its Request-URI host taken
+    from it. The source is mapped, so both servers answer as in the small case."""
+    lines = ["SEQUENTIAL"] + [f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255};"
+                              for n in range(1, URI_HOSTS + 1)]  # fmt: skip
+    (workdir / "uri-hosts.csv").write_text("\n".join(lines) + "\n")
+    for method in METHODS:
+        text = (SCENARIOS / f"{method}.xml").read_text(encoding="iso-8859-1")
+        # Request lines only (an ACK's Request-URI is its INVITE's); headers unchanged.
+        text, found = REQUEST_URI_HOST.subn(r"\1[field0]\2", text)
+        assert found, method
+        (workdir / f"{method}-hosts.xml").write_text(text, encoding="iso-8859-1")
+
+
 def run_once(
     target: Target, table: Table, case: str, method: str, rate: int,
     args: argparse.Namespace, workdir: Path,
@@ -236,11 +261,16 @@ def run_once(
         return Run(error=target.error)
     calls = max(1, round(rate * args.seconds))
     stats = workdir / f"{target.name}-{case}-{method}-{rate}-{time.monotonic_ns()}.csv"
+    scenario, hosts = method, None
+    if case == "hosts":
+        scenario, hosts = str(workdir / f"{method}-hosts.xml"), workdir / "uri-hosts.csv"
+        if not hosts.exists():
+            write_hosts_scenarios(workdir)
     command = sipp_command(
-        scenario=method, target=(HOST, target.port), source=ALLOWED_SOURCE,
+        scenario=scenario, target=(HOST, target.port), source=ALLOWED_SOURCE,
         local_port=free_sip_port(ALLOWED_SOURCE), control_port=free_sip_port(ALLOWED_SOURCE),
         transport=args.transport, rate=rate, calls=calls, stats_file=stats,
-        recv_timeout_ms=args.recv_timeout_ms,
+        recv_timeout_ms=args.recv_timeout_ms, uri_hosts=hosts,
     )  # fmt: skip
     writer: SipmapWrites | KamailioWrites | None = None
     if case == "writes":
@@ -362,7 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     groups: dict[int, list[str]] = {}  # table size -> the cases answered from it
     for case in args.cases:
-        groups.setdefault(args.small_size if case == "small" else args.large_size, []).append(case)
+        size = args.small_size if case in ("small", "hosts") else args.large_size
+        groups.setdefault(size, []).append(case)
     runs: dict[Key, list[Run]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-sip-") as tmp:
         for size, cases in groups.items():

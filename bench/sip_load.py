@@ -60,8 +60,11 @@ def sipp_command(
     calls: int,
     stats_file: Path,
     recv_timeout_ms: int = 2000,
+    uri_hosts: Path | None = None,
 ) -> list[str]:
-    """SIPp sending `calls` calls of `scenario` at `rate` per second from `source`.
+    """SIPp sending `calls` calls of `scenario` (a name in bench/sip, or a file) at `rate`
+    per second from `source`; with `uri_hosts`, an injection file whose first field
+    (`[field0]`) the scenario uses.
 
     No retransmissions (-nr): a request or response lost is a failed call (timeout),
     not hidden by a resend.
@@ -69,7 +72,7 @@ def sipp_command(
     host, port = target
     return [
         "sipp", f"{host}:{port}",
-        "-sf", str(SCENARIOS / f"{scenario}.xml"),
+        "-sf", scenario if scenario.endswith(".xml") else str(SCENARIOS / f"{scenario}.xml"),
         "-i", source, "-p", str(local_port), "-cp", str(control_port),
         "-t", SIPP_TRANSPORTS[transport],
         "-r", str(rate), "-rp", "1000", "-m", str(calls),
@@ -77,6 +80,7 @@ def sipp_command(
         "-buff_size", str(SIPP_BUFFER),
         "-trace_stat", "-stf", str(stats_file), "-fd", "1",
         "-nostdin",
+        *(["-inf", str(uri_hosts)] if uri_hosts is not None else []),
     ]  # fmt: skip
 
 
