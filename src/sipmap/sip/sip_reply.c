@@ -10,28 +10,6 @@
 
 #include "sip_blake2b.h"
 
-static bool
-span_is(Span s, const char *lower)
-{
-    size_t n = strlen(lower);
-    if (s.n != n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (unsigned char)(c + 32);
-        if (c != (unsigned char)lower[i])
-            return false;
-    }
-    return true;
-}
-
-static bool
-span_eq(Span a, Span b)
-{
-    return a.n == b.n && memcmp(a.p, b.p, a.n) == 0;
-}
-
 static int
 put(Out *out, const char *p, size_t n)
 {

@@ -49,7 +49,7 @@ is_token(unsigned char c)
     return is_alnum(c) || (c != 0 && strchr("-.!%*_+`'~", c) != NULL);
 }
 
-static bool
+bool
 span_is(Span s, const char *lower)
 {
     size_t n = strlen(lower);
@@ -65,7 +65,7 @@ span_is(Span s, const char *lower)
     return true;
 }
 
-static bool
+bool
 span_eq(Span a, Span b)
 {
     return a.n == b.n && memcmp(a.p, b.p, a.n) == 0;

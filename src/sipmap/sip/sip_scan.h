@@ -33,6 +33,11 @@ typedef struct {
     bool via_rport;   /* an rport parameter, with or without a value */
 } SipRequest;
 
+/* `s` equals `lower` (written in lower case) ignoring ASCII case. */
+bool span_is(Span s, const char *lower);
+/* `a` and `b` hold the same bytes. */
+bool span_eq(Span a, Span b);
+
 /* 1 when `data` is a request of the subset (filled in `req`), 0 otherwise. */
 int sip_scan(const char *data, size_t len, size_t max_message, SipRequest *req);
 
