@@ -173,22 +173,21 @@ def compare(args: argparse.Namespace, other_src: Path) -> None:
         f"connections, {args.rounds} rounds x {args.seconds:g}s per run; "
         "ratio = median over rounds of this / other, measured side by side"
     )
-    print(f"{'scenario':<16}{'this req/s':>12}{'other req/s':>13}{'ratio':>8}{'range':>12}")
-    for name, (new, old) in rates.items():
-        ratios = [a / b for a, b in zip(new, old, strict=True)]
-        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
-        print(
-            f"{name:<16}{statistics.median(new):>12.0f}{statistics.median(old):>13.0f}"
-            f"{statistics.median(ratios):>8.2f}{spread:>12}"
-        )
+    print_pairs(rates, "req/s", 0)
     # CPU per request is steadier than req/s when other processes take the cores.
     print("server CPU per request (user+system from /proc over the run / requests)")
-    print(f"{'scenario':<16}{'this µs':>12}{'other µs':>13}{'ratio':>8}{'range':>12}")
-    for name, (new, old) in cpu.items():
+    print_pairs(cpu, "µs", 1)
+
+
+def print_pairs(pairs: dict[str, tuple[list[float], list[float]]], unit: str, digits: int) -> None:
+    """One row per scenario: the medians of this tree and the other, and the median and
+    range of their per-round ratios."""
+    print(f"{'scenario':<16}{'this ' + unit:>12}{'other ' + unit:>13}{'ratio':>8}{'range':>12}")
+    for name, (new, old) in pairs.items():
         ratios = [a / b for a, b in zip(new, old, strict=True)]
         spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
         print(
-            f"{name:<16}{statistics.median(new):>12.1f}{statistics.median(old):>13.1f}"
+            f"{name:<16}{statistics.median(new):>12.{digits}f}{statistics.median(old):>13.{digits}f}"
             f"{statistics.median(ratios):>8.2f}{spread:>12}"
         )
 
