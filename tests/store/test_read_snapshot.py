@@ -81,3 +81,51 @@ def test_the_snapshot_ends_with_the_turn(tmp_path: Path) -> None:
             await store.close()
 
     asyncio.run(scenario())
+
+
+def test_reads_map_the_file_and_follow_it_as_it_grows_and_shrinks(tmp_path: Path) -> None:
+    """The reading connection maps the database file. Another connection grows it
+    (rows checkpointed into the file, past its size when the store opened), then
+    empties and VACUUMs it (the file shrinks under the mapping): reads follow both."""
+    path = tmp_path / "mapped.db"
+
+    def other(*statements: str) -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            for statement in statements:
+                conn.execute(statement)
+        finally:
+            conn.close()
+
+    async def scenario() -> None:
+        store = await _seeded(path)
+        try:
+            assert store._read_conn.execute("PRAGMA mmap_size").fetchone()[0] >= 1 << 30
+            before = path.stat().st_size
+            assert await store.get(IpRecord, sid("IL", 3)) == record(3)
+            await asyncio.sleep(0)
+            values = ",".join(
+                f"('{sid('IL', n)}', '{TOP.sid}', 'r{n}', '10.0.0.1', 24, 0, 0)"
+                for n in range(100, 3100)
+            )
+            other(
+                "INSERT INTO ip_records (sid, account_sid, friendly_name, ip_address,"
+                f" cidr_prefix_length, date_created, date_updated) VALUES {values}",
+                "PRAGMA wal_checkpoint(TRUNCATE)",
+            )
+            assert path.stat().st_size > 4 * before
+            for n in range(100, 3100, 97):
+                found = await store.get(IpRecord, sid("IL", n))
+                assert found is not None and found.friendly_name == f"r{n}"
+            await asyncio.sleep(0)  # ends the turn's snapshot, which VACUUM would wait on
+            grown = path.stat().st_size
+            other(
+                "DELETE FROM ip_records WHERE seq > 3", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"
+            )
+            assert path.stat().st_size < grown / 4
+            assert await store.get(IpRecord, sid("IL", 200)) is None
+            assert await store.get(IpRecord, sid("IL", 2)) == record(2)
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())

@@ -64,6 +64,7 @@ F = TypeVar("F")  # what a caller tracks each job by (e.g. its future)
 
 _CLAUSES: dict[tuple[str, tuple[str, ...]], str] = {}
 _STATEMENTS: dict[tuple[str, str, str, str], str] = {}
+_BY_SID: dict[tuple[str, type[Any]], str] = {}
 MAX_CACHED_STATEMENTS = 1024
 
 
@@ -146,6 +147,16 @@ class SqlTx:
         )
 
     def get(self, model: type[M], sid: str, **where: Any) -> M | None:
+        if not where:
+            # A row cache's miss, on every fetch of a row not cached: one statement
+            # per model, built once, and no clause to work out.
+            key = (self.dialect.name, model)
+            sql = _BY_SID.get(key)
+            if sql is None:
+                sql = self._build("select", model, f"sid = {self.dialect.param}", "LIMIT 1")
+                _BY_SID[key] = sql
+            found = self._conn.execute(sql, (sid,)).fetchall()  # all: ends the statement
+            return from_row(model, found[0]) if found else None
         rows = self._select(model, {"sid": sid, **where}, "LIMIT 1")
         return rows[0] if rows else None
 
