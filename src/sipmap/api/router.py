@@ -29,8 +29,11 @@ class Router(Generic[H]):
             if "{" not in template:
                 self._exact[template] = handlers
                 continue
+            # Greedy: a parameter cannot cross a '/' and what follows it in its segment
+            # is literal, so there is one way to match and greed finds it without
+            # backtracking character by character, as a lazy `+?` would.
             pattern = "".join(
-                f"(?P<{piece}>[^/]+?)" if i % 2 else re.escape(piece)
+                f"(?P<{piece}>[^/]+)" if i % 2 else re.escape(piece)
                 for i, piece in enumerate(_PARAM.split(template))
             )
             key = _key(template)
