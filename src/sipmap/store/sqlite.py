@@ -88,6 +88,11 @@ class _RowCache:
             self._version = version
         return self._rows
 
+    @property
+    def version(self) -> object:
+        """The file's version as `current()` last read it."""
+        return self._version
+
     def __len__(self) -> int:
         return len(self._rows)
 
@@ -99,11 +104,13 @@ class _ReadSnapshot:
     def __init__(self, conn: sqlite3.Connection, stamp: Callable[[], bytes]) -> None:
         self._conn = conn
         self._stamp = stamp
-        self._version: bytes | None = None  # None: no transaction open
+        self._version: object = None  # None: no transaction open
 
-    def enter(self) -> None:
-        """Make the connection's next statement read the file's current state."""
-        version = self._stamp()
+    def enter(self, version: object = None) -> None:
+        """Make the connection's next statement read the file's current state:
+        `version`, if the caller has just read it, else read now."""
+        if version is None:
+            version = self._stamp()
         if self._version == version:
             return
         if self._version is None:
@@ -184,8 +191,12 @@ class SqliteStore:
         key = (model, sid)
         found = rows.get(key, _MISSING)
         if found is _MISSING:
-            # After current(): a row read now is at least as new as the version it is filed under.
-            found = rows[key] = self._get(model, sid)
+            # After current(): a row read now is at least as new as the version it is
+            # filed under. (The snapshot takes that version rather than read it again:
+            # if it is already the open snapshot's, the row is as of it exactly.)
+            if self._snapshot is not None:
+                self._snapshot.enter(self._cache.version)
+            found = rows[key] = self._read_tx.get(model, sid)
             if len(rows) > MAX_CACHED_ROWS:
                 rows.popitem(last=False)
         else:
