@@ -128,3 +128,28 @@ async def test_the_oldest_waiting_connection_makes_room() -> None:
     for protocol, _ in made:
         protocol.connection_lost(None)
     assert not cls.evictable
+
+
+async def test_each_response_is_one_write_and_pipelined_ones_keep_their_order() -> None:
+    protocol, transport = connect()
+    writes: list[bytes] = []
+    write = transport.write
+
+    def recording(data: bytes | bytearray | memoryview) -> None:
+        writes.append(bytes(data))
+        write(data)
+
+    transport.write = recording  # type: ignore[method-assign]
+    protocol.data_received(
+        b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    for _ in range(10):
+        await asyncio.sleep(0)
+    # Head and body together, once per response, in the order asked; the second
+    # response is all sent before the connection closes.
+    assert len(writes) == 2
+    for data, path in zip(writes, (b"/a", b"/b"), strict=True):
+        assert data.startswith(b"HTTP/1.1 200 ")
+        assert b'"path": "' + path + b'"' in data
+        assert data.endswith(b"\r\n0\r\n\r\n")  # the chunked body's last chunk
+    assert transport.closed

@@ -115,6 +115,51 @@ def fit_connections(wanted: int) -> int:
     return wanted
 
 
+class CoalescingTransport:
+    """A connection's transport as uvicorn sees it: what is written to it in one turn of
+    the event loop goes to the socket in one write, at the end of the turn.
+
+    uvicorn writes a response's head and its body separately, and each write is a send()
+    that, on a client waiting for the answer, also wakes it: two system calls and two
+    wake-ups per response, about a tenth of the CPU of a small request. Held until the
+    end of the turn (microseconds), they go out together. Every write on the connection
+    goes through here, so the order of what is sent never changes.
+    """
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(bytes(data))
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()  # the transport sends what it holds before it closes
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        # Everything else (get_extra_info, pause_reading, ...) as the transport has it.
+        return getattr(self._transport, name)
+
+
 class LimitedProtocol(HttpToolsProtocol):
     # Set per server by protocol_class().
     limits: ClassVar[Limits]
@@ -138,6 +183,8 @@ class LimitedProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
+        # After uvicorn has read the addresses and set up flow control on the real one.
+        self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[arg-type, assignment]
         if len(self.connections) > self.limits.max_connections:
             if not self.evictable:
                 transport.close()
