@@ -11,7 +11,7 @@ import pytest
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from sipmap.api.connection import LimitedProtocol, Limits, protocol_class
+from sipmap.api.connection import CoalescingTransport, LimitedProtocol, Limits, protocol_class
 
 pytestmark = pytest.mark.anyio
 
@@ -153,3 +153,25 @@ async def test_each_response_is_one_write_and_pipelined_ones_keep_their_order() 
         assert b'"path": "' + path + b'"' in data
         assert data.endswith(b"\r\n0\r\n\r\n")  # the chunked body's last chunk
     assert transport.closed
+
+
+async def test_the_coalescing_transport_sends_in_order_and_before_closing() -> None:
+    real = Transport()
+    transport = CoalescingTransport(real, asyncio.get_running_loop())
+    transport.write(b"a")
+    transport.writelines([b"b", b"", b"c"])
+    assert real.written == b""  # held until the end of the turn
+    await asyncio.sleep(0)
+    assert real.written == b"abc"
+    transport.write(b"d")
+    transport.close()  # sends first, then closes
+    assert real.written == b"abcd" and real.closed
+    await asyncio.sleep(0)
+    assert real.written == b"abcd"
+
+    real = Transport()
+    transport = CoalescingTransport(real, asyncio.get_running_loop())
+    transport.write(b"lost")
+    real.closed = True  # the connection went away before the end of the turn
+    await asyncio.sleep(0)
+    assert real.written == b""

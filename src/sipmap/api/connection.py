@@ -148,9 +148,21 @@ class CoalescingTransport:
         if not self._transport.is_closing():
             self._transport.write(data)
 
+    def writelines(self, lines: Any) -> None:
+        for data in lines:
+            self.write(data)
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
     def close(self) -> None:
         self.flush()  # the transport sends what it holds before it closes
         self._transport.close()
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self._transport.abort()
 
     def is_closing(self) -> bool:
         return self._transport.is_closing()
