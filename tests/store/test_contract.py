@@ -239,7 +239,7 @@ def test_scan_streams_plain_tuples_in_creation_order(
     seeded: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Several round trips of PostgreSQL's server-side cursor, not one.
-    monkeypatch.setattr("sipmap.store.postgres.SCAN_BATCH", 2)
+    monkeypatch.setattr("sipmap.store.postgres_tx.SCAN_BATCH", 2)
     recs = [record(9), record(8, SUB), record(7, cidr_prefix_length=32), record(6)]
     seeded.write(insert_all(*recs))
     columns = ("sid", "cidr_prefix_length", "date_created")

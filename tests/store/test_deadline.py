@@ -135,7 +135,7 @@ def test_a_long_scan_is_not_cut_while_each_of_its_fetches_is_in_time(
 ) -> None:
     """A full load (the feed's, or read_blocking's) may take far longer than the deadline:
     each fetch gets it anew, and the consumer's work between fetches does not count."""
-    monkeypatch.setattr("sipmap.store.postgres.SCAN_BATCH", 2)
+    monkeypatch.setattr("sipmap.store.postgres_tx.SCAN_BATCH", 2)
     records = [record(n) for n in range(1, 5)]
     timeout = 0.5  # each batch of 2 rows takes the consumer 0.7 s
 

@@ -20,7 +20,7 @@ acknowledgements on the same connection. And every change to a cached table also
 to `observe` (the row cache, feed_cache.py) in the same step as the recogniser's.
 
 A lost connection is retried; on return the feed first catches up from the last
-position it applied. If the log was trimmed past that position (store/postgres.py
+position it applied. If the log was trimmed past that position (postgres_writer.py
 keeps the newest LOG_KEEP entries), it rebuilds in full from one snapshot of the
 tables and the log position of that snapshot: `rebuild` runs here, off the loop, and
 returns the swap the loop then makes. Until then recognition answers from the last
@@ -56,6 +56,7 @@ from .base import Tx
 from .deadline import Deadline
 from .feed_cache import Change, decode_change
 from .leases import ACK_CHANNEL, RENEW, STALL, Lease
+from .postgres_tx import PostgresTx
 from .schema import COLUMNS, from_row
 
 log = logging.getLogger("sipmap.feed")
@@ -120,8 +121,6 @@ def snapshot(
 ) -> tuple[Callable[[], None], int]:
     """`rebuild` over one snapshot of the tables, and the log position it reflects
     (run inside a REPEATABLE READ transaction); each fetch renews `deadline`."""
-    from .postgres import PostgresTx
-
     swap = rebuild(PostgresTx(conn, deadline))
     deadline.renew()  # the scans paused it
     head = int(_scalar(conn, _HEAD))

@@ -3,26 +3,14 @@
 Strategy. psycopg's connections are synchronous, so every statement runs on a thread,
 never on the event loop (each one is a network round trip).
 
-Writes go through one writer connection on one thread, with group commit: writes that
-queue up while a commit is in flight share the next transaction, each in its own
-SAVEPOINT so one that fails takes none of the others down. Every write transaction
-starts with `pg_advisory_xact_lock` on a key derived from the schema it writes to, so
-writes are serialised across processes too — two sipmap nodes on one database take
-turns, and a rule a write function checks (one mapping per IP record, one domain per
-network) still holds when it commits. We use the lock rather than SERIALIZABLE because
-SERIALIZABLE aborts conflicting transactions, and a batch of unrelated writes would then
-have to be retried as a whole; the lock makes them wait instead, never fail. The writer
-runs at READ COMMITTED: each statement after the lock sees every write committed
-before it (a REPEATABLE READ snapshot would be taken before the lock was granted). The
-lock is also why `seq` order is commit order, which keyset page tokens rely on.
+Writes go through one writer connection on one thread, with group commit, serialised
+across nodes by an advisory lock (postgres_writer.py).
 
 Reads run on pooled connections in worker threads: `read` in one REPEATABLE READ, READ
 ONLY transaction (one snapshot for every query), `get` as a single autocommit statement.
 
-Every write transaction also learns the change-log position it reached (feed.py);
-once a node follows the log, a write returns only after its own entries were applied
-to the node's recogniser, and every so many positions the writer trims the log to the
-newest LOG_KEEP entries.
+Once a node follows the change log (feed.py), a write returns only after its own
+entries were applied to the node's recogniser.
 
 The row cache. Once a node follows the log, `get` answers from rows kept in memory
 (feed_cache.py) while the node holds its lease, and a write returns only once every
@@ -42,7 +30,7 @@ A connection the server dropped while it sat idle is noticed on its next use and
 replaced, and that use repeated: any read, or a write batch that failed at its BEGIN
 (before any job ran). A connection that breaks inside a write transaction fails that
 batch; repeating it could apply a write twice. The SQL of each operation is in
-sqltx.py, shared with SQLite.
+sqltx.py, shared with SQLite; PostgreSQL's side of it is postgres_tx.py.
 
 Migrations run on open under a session-level advisory lock, so nodes starting together
 apply each one exactly once.
@@ -51,254 +39,30 @@ apply each one exactly once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import math
-import os
-import queue
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import psycopg
 
 from ..core.errors import DatabaseUnavailable
-from ..core.models import M, Model
-from .batch import MAX_BATCH, Outcome, dispatch
-from .deadline import UNBOUNDED, Deadline, Overran, Watchdog
+from ..core.models import M
+from .deadline import Deadline, Overran, Watchdog
 from .feed import ChangeFeed, Publish, Rebuild
 from .feed_cache import MISSING, FeedCache, cacheable, matches
-from .leases import LIVE, Lease, Peer, live_of, peers
-from .sqltx import POSTGRES, SqlTx, pending_migrations, run_isolated
+from .leases import Lease, Peer, live_of
+from .postgres_tx import LOCK_CLASS, SCHEMA_KEY, PostgresTx, connect
+from .postgres_writer import PostgresWriter
+from .sqltx import POSTGRES, pending_migrations
 
 R = TypeVar("R")
 
 log = logging.getLogger("sipmap.store")
 DEFAULT_TIMEOUT = 5.0  # seconds; --db-timeout
 LOG_KEEP = 100_000  # change-log entries kept; a node further behind reloads in full
-TRIM_EVERY = 1_000  # positions between trims
-_CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
-
-
-class PostgresTx(SqlTx):
-    """One transaction's operations: sqltx's SQL in PostgreSQL's dialect."""
-
-    dialect = POSTGRES
-
-    def __init__(
-        self, conn: psycopg.Connection[tuple[Any, ...]], deadline: Deadline = UNBOUNDED
-    ) -> None:
-        super().__init__(conn)
-        self._deadline = deadline  # renewed for each round trip of a scan
-
-    def scan(self, model: type[Model], columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
-        # A server-side cursor, fetched SCAN_BATCH rows at a time: a plain one would
-        # receive the whole result into client memory before the first row. A scan
-        # may take long in all (a full load): the deadline covers each round trip
-        # anew, and not the consumer's work in between — nor after the scan: the
-        # caller renews it for its next statement.
-        conn: psycopg.Connection[tuple[Any, ...]] = self._conn  # type: ignore[assignment]
-        deadline = self._deadline
-        try:
-            with conn.cursor(name="sipmap_scan") as cursor:
-                try:
-                    deadline.renew()
-                    cursor.execute(self._scan_sql(model, columns).encode())
-                    while True:
-                        deadline.renew()
-                        rows = cursor.fetchmany(SCAN_BATCH)
-                        if not rows:
-                            break
-                        deadline.pause()
-                        yield from rows
-                finally:
-                    deadline.renew()  # for the CLOSE as the block ends
-        finally:
-            deadline.pause()
-
-
-SCAN_BATCH = 10_000  # rows per round trip of Tx.scan
 MAX_IDLE_READERS = 8  # read connections kept open between reads
-# The first key of our advisory locks; the second is a hash of the schema's name, so
-# stores in different schemas of one database do not wait for each other.
-LOCK_CLASS = 0x5109  # "sip"
-_SCHEMA_KEY = "hashtext(coalesce(current_schema(), ''))"
-# Every statement the write lock is held for is a round trip during which the other
-# nodes wait, so the batch's first and last two go out as one simple query each.
-_BEGIN_WRITE = (
-    "BEGIN ISOLATION LEVEL READ COMMITTED;"
-    f" SELECT pg_advisory_xact_lock({LOCK_CLASS}, {_SCHEMA_KEY})"
-)
-
-
-# After the COMMIT, in the same round trip: the leases live once the write is visible.
-_HEAD_AND_COMMIT = f"SELECT coalesce(max(pos), 0) FROM change_log; COMMIT; {LIVE}"
-_IDLE_LIMIT = "SET idle_in_transaction_session_timeout = %d"
-_TRIM = "DELETE FROM change_log WHERE pos <= %s"
-_TRIMMED = "UPDATE settings SET value = %s WHERE key = 'change_log_trimmed' AND value::bigint < %s"
-
-
-def _connect(dsn: str, timeout: float, role: str) -> psycopg.Connection[tuple[Any, ...]]:
-    # autocommit: we issue BEGIN/COMMIT ourselves, as the SQLite store does.
-    # libpq's connect_timeout is whole seconds, at least 2; tcp_user_timeout and the
-    # keepalives make a connection whose server vanished fail rather than hang.
-    return psycopg.connect(
-        dsn,
-        autocommit=True,
-        connect_timeout=max(2, math.ceil(timeout)),
-        tcp_user_timeout=int(timeout * 1000),
-        keepalives=1,
-        keepalives_idle=max(1, int(timeout)),
-        keepalives_interval=1,
-        keepalives_count=3,
-        # Names the node (its process) and the connection's job in pg_stat_activity.
-        application_name=f"sipmap {os.getpid()} {role}",
-    )
-
-
-_Job = tuple[Callable[[PostgresTx], Any], "asyncio.Future[Any]"]
-
-
-class _Writer:
-    """One connection on one thread; queued writes share a transaction (group commit)."""
-
-    def __init__(self, dsn: str, timeout: float, log_keep: int, watchdog: Watchdog) -> None:
-        self._dsn = dsn
-        self._timeout = timeout
-        self._watchdog = watchdog
-        self._log_keep = log_keep
-        self._next_trim = 0
-        self._head = 0  # the log position the last commit reached
-        self._conn = self._open()
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="sipmap-pg-writer", daemon=True)
-        self._thread.start()
-
-    def _open(self) -> psycopg.Connection[tuple[Any, ...]]:
-        conn = _connect(self._dsn, self._timeout, "writer")
-        # A node that hangs inside a write transaction (its process stopped, its VM
-        # frozen) would hold the lock every node's writes take for as long as its TCP
-        # connection lives. The server ends such a transaction once it sat idle for
-        # --db-timeout: by then this node's callers have given up on it anyway.
-        try:
-            with self._watchdog.deadline(conn, self._timeout):
-                conn.execute(_IDLE_LIMIT % max(1, round(self._timeout * 1000)))
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    async def write(self, fn: Callable[[PostgresTx], R]) -> tuple[R, int, tuple[Peer, ...]]:
-        """fn's result, the change-log position its transaction reached, and the nodes
-        holding a lease just after it committed."""
-        future: asyncio.Future[tuple[R, int, tuple[Peer, ...]]] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self._jobs.put((fn, future))
-        return await future
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._jobs.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stopping = True
-                    break
-                batch.append(job)
-            # A caller that stopped waiting (timed out) gave up on its write: skip it.
-            batch = [job for job in batch if not job[1].done()]
-            if batch:
-                dispatch(self._commit(batch))
-        self._conn.close()
-
-    def _commit(self, batch: list[_Job]) -> list[Outcome]:
-        outcomes: list[Outcome] = []
-        try:
-            conn = self._begin()  # and the lock
-            with self._watchdog.deadline(conn, self._timeout):
-                tx = PostgresTx(conn)
-                if len(batch) == 1:
-                    outcomes = self._alone(conn, tx, batch[0])
-                    if outcomes[0][2] is not None:
-                        return outcomes  # rolled back: nothing to commit
-                else:
-                    outcomes = run_isolated(conn, tx, batch)
-                if self._head >= self._next_trim:
-                    self._trim(conn, self._head)
-                cursor = conn.execute(_HEAD_AND_COMMIT)
-                row = cursor.fetchone()
-                cursor.nextset()  # COMMIT
-                cursor.nextset()
-                live = peers(cursor.fetchall())
-            head = self._head = int(row[0]) if row else 0
-        except Exception as exc:
-            # The transaction itself failed, so every job in it does. Nothing was
-            # written — unless the connection broke (or was cut, deadline.py) during
-            # COMMIT: then only the database knows, once it answers again.
-            if not self._conn.broken:
-                with (
-                    contextlib.suppress(psycopg.Error),
-                    self._watchdog.deadline(self._conn, self._timeout),
-                ):
-                    self._conn.execute("ROLLBACK")
-            return [(future, None, exc) for _, future in batch]
-        return [
-            (f, (result, head, live), None) if e is None else (f, None, e)
-            for f, result, e in outcomes
-        ]
-
-    @staticmethod
-    def _alone(
-        conn: psycopg.Connection[tuple[Any, ...]], tx: PostgresTx, job: _Job
-    ) -> list[Outcome]:
-        # A job alone in its transaction needs no savepoint: if it fails, the whole
-        # transaction is rolled back (two round trips fewer under the lock).
-        fn, future = job
-        try:
-            return [(future, fn(tx), None)]
-        except BaseException as exc:  # the job's own failure, reported to its caller
-            conn.execute("ROLLBACK")
-            return [(future, None, exc)]
-
-    def _trim(self, conn: psycopg.Connection[tuple[Any, ...]], head: int) -> None:
-        # Under the write lock, in the batch's transaction: the watermark and the
-        # deletion commit together, so a reader sees both or neither.
-        cut = head - self._log_keep
-        if cut > 0:
-            conn.execute(_TRIM, (cut,))
-            conn.execute(_TRIMMED, (str(cut), cut))
-        self._next_trim = head + min(TRIM_EVERY, self._log_keep)
-
-    def _begin(self) -> psycopg.Connection[tuple[Any, ...]]:
-        # A connection the server dropped while it sat idle fails at BEGIN, before any
-        # job ran: the batch is safe to start again on a new one.
-        # Not one cut by its deadline, though: the server hangs, a new one would too.
-        # (Closed: the last attempt to replace it failed.)
-        if not (self._conn.broken or self._conn.closed):
-            try:
-                with self._watchdog.deadline(self._conn, self._timeout):
-                    self._conn.execute(_BEGIN_WRITE)
-                return self._conn
-            except psycopg.OperationalError as error:
-                if not self._conn.broken or isinstance(error, Overran):
-                    raise
-        self._conn.close()
-        self._conn = self._open()
-        with self._watchdog.deadline(self._conn, self._timeout):
-            self._conn.execute(_BEGIN_WRITE)
-        return self._conn
-
-    def stop(self) -> None:
-        self._jobs.put(None)
-        self._thread.join()
+_CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
 class PostgresStore:
@@ -311,7 +75,7 @@ class PostgresStore:
             migrate(conn)
         self._watchdog = Watchdog()
         try:
-            self._writer = _Writer(dsn, timeout, log_keep, self._watchdog)
+            self._writer = PostgresWriter(dsn, timeout, log_keep, self._watchdog)
         except BaseException:
             self._watchdog.close()
             raise
@@ -321,7 +85,7 @@ class PostgresStore:
         self.cache: FeedCache | None = None  # once following the feed
 
     def _connect(self, role: str = "reader") -> psycopg.Connection[tuple[Any, ...]]:
-        return _connect(self.dsn, self.timeout, role)
+        return connect(self.dsn, self.timeout, role)
 
     def follow(self, publish: Publish, rebuild: Rebuild) -> ChangeFeed:
         """The change feed into `publish` (start it); from then on writes wait for it
@@ -482,7 +246,7 @@ def migrate(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
     A session-level advisory lock is held throughout, so of several nodes starting at
     once one migrates and the others, once it is done, find nothing left to do.
     """
-    conn.execute(f"SELECT pg_advisory_lock(%s, {_SCHEMA_KEY})", (LOCK_CLASS + 1,))
+    conn.execute(f"SELECT pg_advisory_lock(%s, {SCHEMA_KEY})", (LOCK_CLASS + 1,))
     try:
         for version, script in pending_migrations(conn, POSTGRES):
             with conn.transaction():
@@ -490,4 +254,4 @@ def migrate(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
                 conn.execute(script.encode())
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
     finally:
-        conn.execute(f"SELECT pg_advisory_unlock(%s, {_SCHEMA_KEY})", (LOCK_CLASS + 1,))
+        conn.execute(f"SELECT pg_advisory_unlock(%s, {SCHEMA_KEY})", (LOCK_CLASS + 1,))
