@@ -7,6 +7,7 @@ these drive run_isolated directly, to see how many times each job ran.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -113,3 +114,39 @@ def test_an_error_that_ends_the_transaction_fails_the_batch(conn: sqlite3.Connec
     assert not conn.in_transaction
     assert _stored(conn) == []
     assert jobs.runs == {"insert 1": 1}
+
+
+def test_a_deadline_stops_after_the_job_that_passes_it(conn: sqlite3.Connection) -> None:
+    jobs = Jobs()
+
+    def slow(tx: SqliteTx) -> int:
+        time.sleep(0.003)
+        return jobs.insert(3)(tx)
+
+    conn.execute("BEGIN IMMEDIATE")
+    batch = [(jobs.insert(1), 0), (slow, 1), (jobs.insert(2), 2)]
+    outcomes = run_isolated(conn, SqliteTx(conn), batch, conn, until=time.perf_counter() + 0.002)
+    assert [result for _, result, _ in outcomes] == [1, 3]  # the rest is the caller's
+    # The rest can run in the same transaction, as the writer's thread does.
+    outcomes += run_isolated(conn, SqliteTx(conn), batch[len(outcomes) :], conn)
+    conn.execute("COMMIT")
+    assert [result for _, result, _ in outcomes] == [1, 3, 2]
+    assert _stored(conn) == [1, 2, 3]
+
+
+def test_a_job_failing_after_writing_before_the_deadline_reruns_only_the_jobs_so_far(
+    conn: sqlite3.Connection,
+) -> None:
+    jobs = Jobs()
+
+    def half_done_slowly(tx: SqliteTx) -> None:
+        time.sleep(0.003)
+        jobs.half_done(tx)
+
+    conn.execute("BEGIN IMMEDIATE")
+    batch = [(jobs.insert(1), 0), (half_done_slowly, 1), (jobs.insert(2), 2)]
+    outcomes = run_isolated(conn, SqliteTx(conn), batch, conn, until=time.perf_counter() + 0.002)
+    assert len(outcomes) == 2 and isinstance(outcomes[1][2], Boom)
+    conn.execute("COMMIT")
+    assert _stored(conn) == [1]
+    assert jobs.runs == {"insert 1": 2, "half_done": 2}  # insert 2 is left for the caller

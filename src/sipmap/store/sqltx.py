@@ -8,6 +8,7 @@ kept: the same few repeat on every request.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -279,10 +280,15 @@ def run_isolated(
     tx: SqlTx,
     jobs: Iterable[tuple[Callable[[Any], Any], F]],
     counter: CountsChanges | None = None,
+    until: float | None = None,
 ) -> list[tuple[F, Any, BaseException | None]]:
     """Run write functions inside one open transaction, isolated from each other's
     failures: a job that raises leaves nothing behind and its exception becomes its
     outcome; the others keep their writes.
+
+    `until` (a `time.perf_counter()` value): stop after the job that ends past it.
+    The outcomes are then those of the first jobs only, and the rest is the caller's
+    to run (in the same transaction, or not at all).
 
     Isolation is a SAVEPOINT per job (this spelling is both SQLite's and
     PostgreSQL's), unless the connection counts the rows it has changed (`counter`,
@@ -293,7 +299,7 @@ def run_isolated(
     """
     jobs = list(jobs)
     if counter is None:
-        return _each_in_a_savepoint(conn, tx, jobs)
+        return _each_in_a_savepoint(conn, tx, jobs, until)
     conn.execute("SAVEPOINT batch")
     outcomes: list[tuple[F, Any, BaseException | None]] = []
     for fn, tag in jobs:
@@ -307,17 +313,25 @@ def run_isolated(
                 if not counter.in_transaction:
                     raise
                 outcomes.append((tag, None, exc))
-                continue
-            conn.execute("ROLLBACK TO SAVEPOINT batch")
-            conn.execute("RELEASE SAVEPOINT batch")
-            return _each_in_a_savepoint(conn, tx, jobs)
-        outcomes.append((tag, result, None))
+            else:
+                conn.execute("ROLLBACK TO SAVEPOINT batch")
+                conn.execute("RELEASE SAVEPOINT batch")
+                # Again, each in a savepoint: every job so far, or all of them.
+                redo = jobs if until is None else jobs[: len(outcomes) + 1]
+                return _each_in_a_savepoint(conn, tx, redo)
+        else:
+            outcomes.append((tag, result, None))
+        if until is not None and time.perf_counter() > until:
+            break
     conn.execute("RELEASE SAVEPOINT batch")
     return outcomes
 
 
 def _each_in_a_savepoint(
-    conn: Connection, tx: SqlTx, jobs: list[tuple[Callable[[Any], Any], F]]
+    conn: Connection,
+    tx: SqlTx,
+    jobs: list[tuple[Callable[[Any], Any], F]],
+    until: float | None = None,
 ) -> list[tuple[F, Any, BaseException | None]]:
     outcomes: list[tuple[F, Any, BaseException | None]] = []
     for fn, tag in jobs:
@@ -331,6 +345,8 @@ def _each_in_a_savepoint(
         else:
             conn.execute("RELEASE SAVEPOINT job")
             outcomes.append((tag, result, None))
+        if until is not None and time.perf_counter() > until:
+            break
     return outcomes
 
 

@@ -11,7 +11,11 @@ write functions itself: each is a few indexed statements, microseconds, whereas 
 a thread every statement would hand the GIL to the loop and back. The thread runs
 only the COMMIT, whose fsync is the slow part, with the GIL released; a write's
 future resolves after that returns, so a write is durable before anyone learns it
-succeeded. The loop must never wait for a lock held by another process (the CLI,
+succeeded. A batch gets LOOP_BUDGET of the loop's time: a write function can be slow
+(a mapping whose network holds many of the caller's own mappings scans them all), and
+a batch of such writes, from one tenant, would otherwise hold up every request and
+SIP message for all of them. Past the budget, the thread runs the rest of the batch
+in the same transaction, so the loop waits for one write function at most. The loop must never wait for a lock held by another process (the CLI,
 another node): it tries BEGIN IMMEDIATE without waiting, and when the database is
 busy the whole batch goes to the thread, which waits for the lock and runs it there.
 """
@@ -23,6 +27,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -38,6 +43,9 @@ BUSY_TIMEOUT_MS = 30_000
 
 _Batch = list[tuple[Callable[["SqliteTx"], Any], "asyncio.Future[Any]"]]
 _Outcomes = list[Outcome]
+# Seconds of write functions a batch may run on the event loop before the thread
+# takes over the rest (checked after each one).
+LOOP_BUDGET = 0.002
 
 
 def _is_busy(error: sqlite3.Error) -> bool:
@@ -54,9 +62,10 @@ class Writer:
         self._busy = False  # a batch is running or committing
         self._idle = threading.Event()
         self._idle.set()
-        # (loop, jobs to run first or None, outcomes so far); None stops the thread
+        # (loop, jobs to run first or None, outcomes so far, whether the transaction
+        # is already open); None stops the thread
         self._work: queue.SimpleQueue[
-            tuple[asyncio.AbstractEventLoop, _Batch | None, _Outcomes] | None
+            tuple[asyncio.AbstractEventLoop, _Batch | None, _Outcomes, bool] | None
         ] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._commit_loop, name="sipmap-writer", daemon=True)
         self._thread.start()
@@ -75,8 +84,8 @@ class Writer:
             loop.call_soon(self._start_batch, loop)
         return await future
 
-    def _run_jobs(self, batch: _Batch) -> _Outcomes:
-        return run_isolated(self._conn, self._tx, batch, counter=self._conn)
+    def _run_jobs(self, batch: _Batch, until: float | None = None) -> _Outcomes:
+        return run_isolated(self._conn, self._tx, batch, counter=self._conn, until=until)
 
     def _start_batch(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:
@@ -85,41 +94,42 @@ class Writer:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             if _is_busy(exc):  # another process writes: wait for it on the thread
-                self._work.put((loop, batch, []))
+                self._work.put((loop, batch, [], False))
             else:
                 self._finish(loop, [(future, None, exc) for _, future in batch])
             return
         try:
-            outcomes = self._run_jobs(batch)
+            outcomes = self._run_jobs(batch, until=time.perf_counter() + LOOP_BUDGET)
         except BaseException as exc:  # the transaction itself broke: nothing was written
             with contextlib.suppress(sqlite3.Error):
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
             self._finish(loop, [(future, None, exc) for _, future in batch])
             return
-        self._work.put((loop, None, outcomes))
+        rest = batch[len(outcomes) :]  # over the budget: the thread runs these
+        self._work.put((loop, rest or None, outcomes, True))
 
     def _commit_loop(self) -> None:
         conn = self._conn
         while (item := self._work.get()) is not None:
-            loop, batch, outcomes = item
+            loop, batch, done, begun = item
+            outcomes = done
             try:
-                if batch is not None:
+                if not begun:
                     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
                     conn.execute("BEGIN IMMEDIATE")
-                    outcomes = self._run_jobs(batch)
+                if batch is not None:
+                    outcomes = done + self._run_jobs(batch)
                 conn.execute("COMMIT")
             except BaseException as exc:  # nothing was written
                 # Guarded: if this thread died, every later write would wait forever.
                 with contextlib.suppress(sqlite3.Error):
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
-                futures = (
-                    [f for _, f in batch] if batch is not None else [f for f, _, _ in outcomes]
-                )
+                futures = [f for f, _, _ in done] + [f for _, f in batch or []]
                 outcomes = [(future, None, exc) for future in futures]
             finally:
-                if batch is not None:
+                if not begun:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("PRAGMA busy_timeout=0")
             try:
