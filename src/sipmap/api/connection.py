@@ -121,8 +121,9 @@ class CoalescingTransport:
 
     uvicorn writes a response's head and its body separately, and each write is a send()
     that, on a client waiting for the answer, also wakes it: two system calls and two
-    wake-ups per response, about a tenth of the CPU of a small request. Held until the
-    end of the turn (microseconds), they go out together. Every write on the connection
+    wake-ups per response (one fewer made small requests 1.2-1.3x faster, measured
+    side by side in docs/benchmarks.md). Held until the end of the turn
+    (microseconds), they go out together. Every write on the connection
     goes through here, so the order of what is sent never changes.
     """
 

@@ -15,9 +15,11 @@ succeeded. A batch gets LOOP_BUDGET of the loop's time: a write function can be 
 (a mapping whose network holds many of the caller's own mappings scans them all), and
 a batch of such writes, from one tenant, would otherwise hold up every request and
 SIP message for all of them. Past the budget, the thread runs the rest of the batch
-in the same transaction, so the loop waits for one write function at most. The loop must never wait for a lock held by another process (the CLI,
-another node): it tries BEGIN IMMEDIATE without waiting, and when the database is
-busy the whole batch goes to the thread, which waits for the lock and runs it there.
+in the same transaction, so the loop waits for one write function at most.
+
+The loop must never wait for a lock held by another process (the CLI, another
+node): it tries BEGIN IMMEDIATE without waiting, and when the database is busy the
+whole batch goes to the thread, which waits for the lock and runs it there.
 """
 
 from __future__ import annotations
