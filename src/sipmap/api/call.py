@@ -175,22 +175,11 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-# Base URLs by (scheme, Host header): every v1 response builds one, and clients send
-# the same few. Bounded: emptied when full, so odd Host headers cannot grow it.
-_BASE_URLS: dict[tuple[str, bytes], str] = {}
-MAX_BASE_URLS = 256
-
-
 def _url_of_host(scope: Scope) -> str:
-    scheme: str = scope.get("scheme", "http")
     host = _header(scope, b"host")
-    if not host:
+    if host:
+        authority = host.decode("latin-1")
+    else:
         server = scope.get("server") or ("localhost", 80)
-        return f"{scheme}://{server[0]}:{server[1]}"
-    key = (scheme, host)
-    url = _BASE_URLS.get(key)
-    if url is None:
-        if len(_BASE_URLS) >= MAX_BASE_URLS:
-            _BASE_URLS.clear()
-        url = _BASE_URLS[key] = f"{scheme}://{host.decode('latin-1')}"
-    return url
+        authority = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{authority}"

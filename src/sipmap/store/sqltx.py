@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -43,6 +44,11 @@ class Dialect:
     name: str
     now: str  # the current time in whole seconds since the epoch
 
+    @cached_property
+    def by_sid(self) -> str:
+        """The clause of a lookup by SID, as `_where` would write it."""
+        return f"sid = {self.param}"
+
 
 SQLITE = Dialect(
     "?",
@@ -65,7 +71,6 @@ F = TypeVar("F")  # what a caller tracks each job by (e.g. its future)
 
 _CLAUSES: dict[tuple[str, tuple[str, ...]], str] = {}
 _STATEMENTS: dict[tuple[str, str, str, str], str] = {}
-_BY_SID: dict[tuple[str, type[Any]], str] = {}
 MAX_CACHED_STATEMENTS = 1024
 
 
@@ -149,13 +154,9 @@ class SqlTx:
 
     def get(self, model: type[M], sid: str, **where: Any) -> M | None:
         if not where:
-            # A row cache's miss, on every fetch of a row not cached: one statement
-            # per model, built once, and no clause to work out.
-            key = (self.dialect.name, model)
-            sql = _BY_SID.get(key)
-            if sql is None:
-                sql = self._build("select", model, f"sid = {self.dialect.param}", "LIMIT 1")
-                _BY_SID[key] = sql
+            # A row cache's miss, on every fetch of a row not cached: the clause is
+            # known, so skip working it out.
+            sql = self._statement("select", model, self.dialect.by_sid, "LIMIT 1")
             found = self._conn.execute(sql, (sid,)).fetchall()  # all: ends the statement
             return from_row(model, found[0]) if found else None
         rows = self._select(model, {"sid": sid, **where}, "LIMIT 1")
