@@ -28,11 +28,13 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
+
+from msgspec.structs import replace
 
 from sipmap.core.events import Event, MappingDeleted, MappingSaved
 from sipmap.core.models import Account, AclMapping, IpAddress, SipDomain, SourceIpMapping

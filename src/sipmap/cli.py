@@ -145,7 +145,7 @@ def _print(obj: dict[str, Any]) -> None:
 
 
 def _json(model: Any) -> dict[str, Any]:
-    fields = getattr(type(model), "__dataclass_fields__", {})
+    fields = getattr(type(model), "__struct_fields__", ())
     return {name: getattr(model, name) for name in fields if not name.endswith("_hash")}
 
 

@@ -4,9 +4,10 @@ never one older than the file: a commit by any connection starts a new one."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import sqlite3
 from pathlib import Path
+
+import msgspec
 
 from sipmap.core.models import AclMapping, IpRecord
 from sipmap.store.base import Tx
@@ -48,7 +49,7 @@ def test_a_read_in_the_same_turn_after_another_commit_sees_it(tmp_path: Path) ->
             assert store._read_conn.in_transaction  # the turn's snapshot is open
             _rename(path, sid("IL", 2), "renamed")
             fetched = await store.get(IpRecord, sid("IL", 2))
-            assert fetched == dataclasses.replace(record(2), friendly_name="renamed")
+            assert fetched == msgspec.structs.replace(record(2), friendly_name="renamed")
             _rename(path, sid("IL", 3), "also renamed")
             found = await store.read(lambda tx: tx.find(IpRecord, sid=sid("IL", 3)))
             assert [r.friendly_name for r in found] == ["also renamed"]

@@ -1,15 +1,23 @@
-"""Resource models: frozen values, free of any wire format."""
+"""Resource models: frozen values, free of any wire format.
+
+msgspec Structs rather than frozen dataclasses: every row read from the store becomes
+one of these, and a frozen dataclass's __init__ sets each field through
+object.__setattr__ (measured: 1.4 µs for an IpRecord against 0.1 µs for the Struct,
+which is as immutable and compares and hashes by value the same way). gc=False: they
+hold only strings, numbers, booleans and datetimes, so they can be in no reference
+cycle, and the collector need not walk the cached ones.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from ipaddress import IPv4Address
 from typing import TypeVar
 
+from msgspec import Struct
 
-@dataclass(frozen=True, slots=True)
-class Account:
+
+class Account(Struct, frozen=True, gc=False):
     sid: str
     owner_account_sid: str  # its own SID for a top-level account, as Twilio shows it
     friendly_name: str
@@ -19,8 +27,7 @@ class Account:
     date_updated: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class ApiKey:
+class ApiKey(Struct, frozen=True, gc=False):
     sid: str
     account_sid: str
     friendly_name: str | None
@@ -35,8 +42,7 @@ def network_of(ip_address: str, prefix_len: int) -> int:
     return int(IPv4Address(ip_address)) & mask
 
 
-@dataclass(frozen=True, slots=True)
-class IpRecord:
+class IpRecord(Struct, frozen=True, gc=False):
     sid: str
     account_sid: str
     friendly_name: str | None
@@ -50,8 +56,7 @@ class IpRecord:
         return network_of(self.ip_address, self.cidr_prefix_length)
 
 
-@dataclass(frozen=True, slots=True)
-class SourceIpMapping:
+class SourceIpMapping(Struct, frozen=True, gc=False):
     sid: str
     account_sid: str
     ip_record_sid: str
@@ -64,8 +69,7 @@ class SourceIpMapping:
     date_updated: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class SipDomain:
+class SipDomain(Struct, frozen=True, gc=False):
     sid: str
     account_sid: str
     domain_name: str
@@ -85,8 +89,7 @@ class SipDomain:
     date_updated: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class IpAccessControlList:
+class IpAccessControlList(Struct, frozen=True, gc=False):
     sid: str
     account_sid: str
     friendly_name: str
@@ -94,8 +97,7 @@ class IpAccessControlList:
     date_updated: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class IpAddress:
+class IpAddress(Struct, frozen=True, gc=False):
     sid: str
     account_sid: str
     ip_access_control_list_sid: str
@@ -110,8 +112,7 @@ class IpAddress:
         return network_of(self.ip_address, self.cidr_prefix_length)
 
 
-@dataclass(frozen=True, slots=True)
-class AclMapping:
+class AclMapping(Struct, frozen=True, gc=False):
     """An IP access control list mapped to a SIP domain for call authentication."""
 
     sid: str  # the mapped list's SID, as Twilio shows it

@@ -7,7 +7,9 @@ import hmac
 import logging
 import secrets
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+
+from msgspec.structs import replace
 
 from ..core import sids, validation
 from ..core.errors import (
@@ -357,7 +359,7 @@ class AccountService:
             current = tx.get(Account, account.sid)
             if current is None:
                 raise NotFound()
-            updated = replace(current, **changes, date_updated=now)  # type: ignore[arg-type]
+            updated = replace(current, **changes, date_updated=now)
             tx.update(updated)
             return updated
 

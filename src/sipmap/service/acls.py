@@ -7,7 +7,9 @@ both of Twilio's URLs for it (`IpAccessControlListMappings` and the older
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+
+from msgspec.structs import replace
 
 from ..core import sids, validation
 from ..core.errors import (

@@ -17,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import replace
+
+from msgspec.structs import replace
 
 from ..core.errors import ServiceError
 from ..core.models import Account, ApiKey

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
+
+from msgspec.structs import replace
 
 from ..core import sids, validation
 from ..core.errors import DomainNameUnavailable, InvalidParameter, MissingParameter, NotFound

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from ipaddress import IPv4Network
+
+from msgspec.structs import replace
 
 from ..core import sids, validation
 from ..core.errors import Conflict, InvalidParameter, MissingParameter, NotFound

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields
 from datetime import UTC, datetime
 from functools import lru_cache
 from operator import attrgetter
@@ -36,12 +35,11 @@ SCOPES: dict[type[Any], str] = {
 for _model in TABLES:
     SCOPES.setdefault(_model, "account_sid")
 
-COLUMNS: dict[type[Any], tuple[str, ...]] = {
-    model: tuple(f.name for f in fields(model)) for model in TABLES
-}
+COLUMNS: dict[type[Any], tuple[str, ...]] = {model: model.__struct_fields__ for model in TABLES}
 
+# Field name -> its annotation, as written (the models use postponed annotations).
 _KINDS: dict[type[Any], dict[str, str]] = {
-    model: {f.name: str(f.type) for f in fields(model)} for model in TABLES
+    model: {name: model.__annotations__[name] for name in COLUMNS[model]} for model in TABLES
 }
 
 
