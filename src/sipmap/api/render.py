@@ -5,11 +5,12 @@ Field order follows Twilio's own responses; dates are ISO 8601 (v1) or RFC 2822 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from ..core.models import Account, ApiKey, IpRecord, SourceIpMapping
 from ..core.paging import Page, token_after, token_before
@@ -73,11 +74,25 @@ def source_ip_mapping(mapping: SourceIpMapping, base_url: str) -> Json:
     }
 
 
+# What quote_plus leaves as it is: text made only of these needs no quoting.
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def query_string(pairs: Iterable[tuple[str, str]]) -> str:
+    """urlencode(pairs), byte for byte, for a fifth of its cost when nothing needs
+    quoting (page sizes, numbers and tokens: three of these per list page)."""
+    return "&".join(
+        f"{k if _UNQUOTED.fullmatch(k) else quote_plus(k)}="
+        f"{v if _UNQUOTED.fullmatch(v) else quote_plus(v)}"
+        for k, v in pairs
+    )
+
+
 def _page_query(size: int, number: int, token: str | None, extra: Iterable[tuple[str, str]]) -> str:
     query = [*extra, ("PageSize", str(size)), ("Page", str(number))]
     if token is not None:
         query.append(("PageToken", token))
-    return urlencode(query)
+    return query_string(query)
 
 
 def _links(

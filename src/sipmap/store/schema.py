@@ -100,9 +100,31 @@ def to_row(obj: models.Model) -> list[Any]:
     return row
 
 
+def _row_reader(model: type[Any]) -> Callable[[tuple[Any, ...]], Any]:
+    """A function building `model` from a row, its conversions written out.
+
+    Generated, as dataclasses and namedtuple generate their methods: every row read
+    goes through it, and the loop over conversions it replaces cost as much as
+    building the model (measured: 0.83 µs an IpRecord with the loop, 0.47 without).
+    """
+    converted = {i: f"c{i}" for i, _, _ in _CONVERTED[model]}
+    args = ", ".join(
+        f"{converted[i]}(row[{i}])" if i in converted else f"row[{i}]"
+        for i in range(len(COLUMNS[model]))
+    )
+    defaults = "".join(f", {name}={name}" for name in converted.values())
+    source = f"def read(row, model=model{defaults}):\n    return model({args})\n"
+    scope: dict[str, Any] = {"model": model}
+    scope.update({f"c{i}": from_column for i, _, from_column in _CONVERTED[model]})
+    exec(source, scope)  # the text holds nothing but names and positions made above
+    return scope["read"]  # type: ignore[no-any-return]
+
+
+_READERS: dict[type[Any], Callable[[tuple[Any, ...]], Any]] = {
+    model: _row_reader(model) for model in TABLES
+}
+
+
 def from_row(model: type[models.M], row: tuple[Any, ...]) -> models.M:
     # Columns are selected in field order, so positional construction is safe.
-    values = list(row)
-    for i, _, from_column in _CONVERTED[model]:
-        values[i] = from_column(values[i])
-    return model(*values)
+    return _READERS[model](row)  # type: ignore[no-any-return]
