@@ -10,7 +10,7 @@ loop, and the cost of applying one committed change, at up to a million mappings
    `rebuild` run, against the same heartbeat with nothing else running.
 3. `publish` latency of one MappingSaved / MappingDeleted at the largest size.
 
-Models are built directly as dataclasses (no database), before anything is timed.
+Models are built directly (no database), before anything is timed.
 The machine is shared and noisy: read the ratios and ranges first.
 
     python bench/bench_recognize.py --sizes 1000,100000,1000000 --baseline /tmp/sipmap-main
