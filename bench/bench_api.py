@@ -232,33 +232,52 @@ def main() -> None:
             }
             rates: dict[str, list[float]] = {name: [] for name in ["baseline", *scenarios]}
             ratios: dict[str, list[float]] = {name: [] for name in scenarios}
+            # Server CPU per request, and the baseline's over the scenario's: steadier
+            # than requests per second when other processes take the cores.
+            cpu: dict[str, list[float]] = {name: [] for name in ["baseline", *scenarios]}
+            cpu_ratios: dict[str, list[float]] = {name: [] for name in scenarios}
             failures: dict[str, int] = {}
+            pid = server.process.pid
             for round_ in range(args.rounds):
                 for name, scenario in scenarios.items():
                     pair = [baseline, scenario] if round_ % 2 == 0 else [scenario, baseline]
-                    measured = [
-                        wrk(url, args.connections, args.seconds, script, auth)
-                        for url, script, auth in pair
-                    ]
+                    measured: list[tuple[float, float] | None] = []
+                    for url, script, auth in pair:
+                        before = cpu_seconds(pid)
+                        rate = wrk(url, args.connections, args.seconds, script, auth)
+                        spent = cpu_seconds(pid) - before
+                        measured.append(
+                            None if rate is None else (rate, spent / (rate * args.seconds) * 1e6)
+                        )
                     if round_ % 2:
                         measured.reverse()
-                    base_rate, rate = measured
-                    if base_rate is None or rate is None:
+                    base, this = measured
+                    if base is None or this is None:
                         failures[name] = failures.get(name, 0) + 1
                         continue
-                    rates["baseline"].append(base_rate)
-                    rates[name].append(rate)
-                    ratios[name].append(rate / base_rate)
+                    rates["baseline"].append(base[0])
+                    rates[name].append(this[0])
+                    ratios[name].append(this[0] / base[0])
+                    cpu["baseline"].append(base[1])
+                    cpu[name].append(this[1])
+                    cpu_ratios[name].append(base[1] / this[1])
         finally:
             server.stop()
 
     print(
         f"sipmap API throughput: wrk, {args.connections} keep-alive connections, "
         f"{args.rounds} rounds x {args.seconds:g}s per run; "
-        "ratio = median over rounds of scenario / the baseline run beside it"
+        "ratio = median over rounds of scenario / the baseline run beside it; "
+        "CPU ratio = the baseline's server CPU per request / the scenario's"
     )
-    print(f"{'scenario':<32}{'req/s':>10}{'ratio':>8}{'range':>12}  target")
-    print(f"{'baseline':<32}{statistics.median(rates['baseline']):>10.0f}{1:>8.2f}")
+    print(
+        f"{'scenario':<32}{'req/s':>10}{'ratio':>8}{'range':>12}  {'target':<14}"
+        f"{'CPU µs/req':>11}{'CPU ratio':>10}{'range':>12}"
+    )
+    print(
+        f"{'baseline':<32}{statistics.median(rates['baseline']):>10.0f}{1:>8.2f}{'':>12}  "
+        f"{'':<14}{statistics.median(cpu['baseline']):>11.1f}{1:>10.2f}"
+    )
     failed = False
     for name, values in ratios.items():
         if not values:
@@ -272,7 +291,12 @@ def main() -> None:
         if target is not None:
             mark = f">={target}" + (" ok" if ratio >= target else " MISSED")
             failed |= ratio < target
-        print(f"{name:<32}{statistics.median(rates[name]):>10.0f}{ratio:>8.2f}{spread:>12}  {mark}")
+        by_cpu = cpu_ratios[name]
+        print(
+            f"{name:<32}{statistics.median(rates[name]):>10.0f}{ratio:>8.2f}{spread:>12}  "
+            f"{mark:<14}{statistics.median(cpu[name]):>11.1f}{statistics.median(by_cpu):>10.2f}"
+            f"{f'{min(by_cpu):.2f}-{max(by_cpu):.2f}':>12}"
+        )
     for name, count in failures.items():
         print(f"{name}: {count} of {args.rounds} rounds failed or timed out (details above)")
     if failed:
