@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import apsw
+
 from sipmap.core.models import IpRecord
 from sipmap.store.sqlite import SqliteStore, SqliteTx
 
@@ -99,7 +101,7 @@ def main() -> None:
         started = time.perf_counter()
         build(path, args.mappings, 100_000)
         print(f"built {args.mappings:,} mappings in {time.perf_counter() - started:.0f} s")
-        conn = sqlite3.connect(path)
+        conn = apsw.Connection(str(path))  # the store's SQLite, as the server reads it
         tx = SqliteTx(conn)
         rng = random.Random(11)
         family = _sid("AC", ACCOUNTS + 1)  # a family with no mappings: every check is a full one

@@ -7,11 +7,11 @@ import asyncio
 import hashlib
 import hmac
 import os
-import sqlite3
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
+import apsw
 import pytest
 
 from sipmap import keyfile
@@ -50,7 +50,8 @@ async def _login(db: Path, key: bytes, sid: str, token: str) -> str:
 
 
 def _db_contents(db: Path, sid: str) -> tuple[bytes, str]:
-    with sqlite3.connect(db) as conn:
+    # The store's own SQLite (APSW): never two SQLite libraries on one file in one process.
+    with apsw.Connection(str(db)) as conn:
         (salt,) = conn.execute(
             "SELECT value FROM settings WHERE key = 'credential_salt'"
         ).fetchone()
@@ -86,7 +87,7 @@ def test_a_database_from_before_the_key_is_upgraded_in_place(tmp_path: Path) -> 
     # What earlier versions stored: the key in the database, HMAC(key, token) beside it.
     old_key, token = os.urandom(32), "weak-operator-token"
     old_hash = hmac.new(old_key, token.encode(), hashlib.sha256).hexdigest()
-    with sqlite3.connect(db) as conn:
+    with apsw.Connection(str(db)) as conn:  # one transaction, committed at the end
         conn.execute("INSERT INTO settings VALUES ('credential_salt', ?)", (old_key.hex(),))
         conn.execute(
             "INSERT INTO accounts (sid, owner_account_sid, friendly_name, status, "

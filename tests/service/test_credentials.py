@@ -153,8 +153,13 @@ def test_equal_work_whether_or_not_an_api_key_sid_exists(world: World) -> None:
     with pytest.raises(AuthenticationFailed):  # the first one also picks a stand-in key
         h.run(service.authenticate(key.sid, "wrong", source="192.0.2.9"))
     statements: list[str] = []
+
+    def trace(cursor: object, sql: str, bindings: object) -> bool:
+        statements.append(sql)
+        return True  # run it
+
     connection = h.store._read_conn  # where reads run
-    connection.set_trace_callback(statements.append)
+    connection.exec_trace = trace
     try:
         counts = []
         for username in (key.sid, "SK" + "e" * 32):
@@ -163,7 +168,7 @@ def test_equal_work_whether_or_not_an_api_key_sid_exists(world: World) -> None:
                 h.run(service.authenticate(username, "wrong", source=f"192.0.2.{len(counts)}"))
             counts.append([s.split(" WHERE")[0] for s in statements])
     finally:
-        connection.set_trace_callback(None)
+        connection.exec_trace = None
     assert counts[0] == counts[1] and len(counts[0]) >= 2
 
 

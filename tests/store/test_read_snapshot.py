@@ -4,9 +4,9 @@ never one older than the file: a commit by any connection starts a new one."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
+import apsw
 import msgspec
 
 from sipmap.core.models import AclMapping, IpRecord
@@ -31,7 +31,7 @@ async def _seeded(path: Path) -> SqliteStore:
 
 def _rename(path: Path, record_sid: str, name: str) -> None:
     """A commit by another connection (as the `sipmap` CLI would make), in this turn."""
-    other = sqlite3.connect(path, isolation_level=None)
+    other = apsw.Connection(str(path))
     try:
         other.execute("UPDATE ip_records SET friendly_name = ? WHERE sid = ?", (name, record_sid))
     finally:
@@ -76,7 +76,9 @@ def test_the_snapshot_ends_with_the_turn(tmp_path: Path) -> None:
             assert not store._read_conn.in_transaction
             # Everything the WAL holds can be checkpointed: no reader pins a frame.
             _rename(path, sid("IL", 2), "x")
-            busy, _, _ = sqlite3.connect(path).execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy, _, _ = (
+                apsw.Connection(str(path)).execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            )
             assert busy == 0
         finally:
             await store.close()
@@ -91,7 +93,7 @@ def test_reads_map_the_file_and_follow_it_as_it_grows_and_shrinks(tmp_path: Path
     path = tmp_path / "mapped.db"
 
     def other(*statements: str) -> None:
-        conn = sqlite3.connect(path, isolation_level=None)
+        conn = apsw.Connection(str(path))
         try:
             for statement in statements:
                 conn.execute(statement)

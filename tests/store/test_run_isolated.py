@@ -6,17 +6,17 @@ these drive run_isolated directly, to see how many times each job ran.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import apsw
 import pytest
 
 from sipmap.core.models import IpRecord
-from sipmap.store.sqlite import SqliteStore, SqliteTx
+from sipmap.store.sqlite import ChangeCounts, SqliteStore, SqliteTx
 from sipmap.store.sqltx import run_isolated
 
 from .factories import TOP, record
@@ -27,9 +27,9 @@ class Boom(Exception):
 
 
 @pytest.fixture
-def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+def conn(tmp_path: Path) -> Iterator[apsw.Connection]:
     SqliteStore(tmp_path / "db").close_blocking()  # the schema
-    connection = sqlite3.connect(tmp_path / "db", isolation_level=None)
+    connection = apsw.Connection(str(tmp_path / "db"))
     SqliteTx(connection).insert(TOP)
     yield connection
     connection.close()
@@ -60,18 +60,20 @@ class Jobs:
         raise Boom
 
 
-def _run(conn: sqlite3.Connection, *fns: Callable[[SqliteTx], Any]) -> list[Any]:
+def _run(conn: apsw.Connection, *fns: Callable[[SqliteTx], Any]) -> list[Any]:
     conn.execute("BEGIN IMMEDIATE")
-    outcomes = run_isolated(conn, SqliteTx(conn), [(fn, i) for i, fn in enumerate(fns)], conn)
+    outcomes = run_isolated(
+        conn, SqliteTx(conn), [(fn, i) for i, fn in enumerate(fns)], ChangeCounts(conn)
+    )
     conn.execute("COMMIT")
     return [error if error is not None else result for _, result, error in outcomes]
 
 
-def _stored(conn: sqlite3.Connection) -> list[int]:
+def _stored(conn: apsw.Connection) -> list[int]:
     return [int(sid[2:], 16) for (sid,) in conn.execute("SELECT sid FROM ip_records ORDER BY sid")]
 
 
-def test_a_job_refusing_before_writing_costs_no_rerun(conn: sqlite3.Connection) -> None:
+def test_a_job_refusing_before_writing_costs_no_rerun(conn: apsw.Connection) -> None:
     jobs = Jobs()
     results = _run(conn, jobs.insert(1), jobs.refuse, jobs.insert(2))
     assert results[0] == 1 and isinstance(results[1], Boom) and results[2] == 2
@@ -79,16 +81,16 @@ def test_a_job_refusing_before_writing_costs_no_rerun(conn: sqlite3.Connection) 
     assert jobs.runs == {"insert 1": 1, "refuse": 1, "insert 2": 1}
 
 
-def test_a_failed_statement_undoes_itself_and_costs_no_rerun(conn: sqlite3.Connection) -> None:
+def test_a_failed_statement_undoes_itself_and_costs_no_rerun(conn: apsw.Connection) -> None:
     jobs = Jobs()
     results = _run(conn, jobs.insert(1), jobs.insert(1), jobs.insert(2))
-    assert results[0] == 1 and isinstance(results[1], sqlite3.IntegrityError) and results[2] == 2
+    assert results[0] == 1 and isinstance(results[1], apsw.ConstraintError) and results[2] == 2
     assert _stored(conn) == [1, 2]
     assert jobs.runs == {"insert 1": 2, "insert 2": 1}  # once each
 
 
 def test_a_job_failing_after_writing_reruns_the_batch_with_savepoints(
-    conn: sqlite3.Connection,
+    conn: apsw.Connection,
 ) -> None:
     jobs = Jobs()
     results = _run(conn, jobs.insert(1), jobs.half_done, jobs.insert(2))
@@ -98,25 +100,25 @@ def test_a_job_failing_after_writing_reruns_the_batch_with_savepoints(
     assert jobs.runs == {"insert 1": 2, "half_done": 2, "insert 2": 1}
 
 
-def test_an_error_that_ends_the_transaction_fails_the_batch(conn: sqlite3.Connection) -> None:
+def test_an_error_that_ends_the_transaction_fails_the_batch(conn: apsw.Connection) -> None:
     # SQLite rolls the whole transaction back on some errors (a full disk, say): the
     # jobs after it must not go on writing in autocommit mode.
     jobs = Jobs()
 
     def ends_it(tx: SqliteTx) -> None:
         conn.execute("ROLLBACK")
-        raise sqlite3.OperationalError("database or disk is full")
+        raise apsw.FullError("database or disk is full")
 
     conn.execute("BEGIN IMMEDIATE")
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(apsw.FullError):
         batch = [(jobs.insert(1), 0), (ends_it, 1), (jobs.insert(2), 2)]
-        run_isolated(conn, SqliteTx(conn), batch, conn)
+        run_isolated(conn, SqliteTx(conn), batch, ChangeCounts(conn))
     assert not conn.in_transaction
     assert _stored(conn) == []
     assert jobs.runs == {"insert 1": 1}
 
 
-def test_a_deadline_stops_after_the_job_that_passes_it(conn: sqlite3.Connection) -> None:
+def test_a_deadline_stops_after_the_job_that_passes_it(conn: apsw.Connection) -> None:
     jobs = Jobs()
 
     def slow(tx: SqliteTx) -> int:
@@ -125,17 +127,19 @@ def test_a_deadline_stops_after_the_job_that_passes_it(conn: sqlite3.Connection)
 
     conn.execute("BEGIN IMMEDIATE")
     batch = [(jobs.insert(1), 0), (slow, 1), (jobs.insert(2), 2)]
-    outcomes = run_isolated(conn, SqliteTx(conn), batch, conn, until=time.perf_counter() + 0.002)
+    outcomes = run_isolated(
+        conn, SqliteTx(conn), batch, ChangeCounts(conn), until=time.perf_counter() + 0.002
+    )
     assert [result for _, result, _ in outcomes] == [1, 3]  # the rest is the caller's
     # The rest can run in the same transaction, as the writer's thread does.
-    outcomes += run_isolated(conn, SqliteTx(conn), batch[len(outcomes) :], conn)
+    outcomes += run_isolated(conn, SqliteTx(conn), batch[len(outcomes) :], ChangeCounts(conn))
     conn.execute("COMMIT")
     assert [result for _, result, _ in outcomes] == [1, 3, 2]
     assert _stored(conn) == [1, 2, 3]
 
 
 def test_a_job_failing_after_writing_before_the_deadline_reruns_only_the_jobs_so_far(
-    conn: sqlite3.Connection,
+    conn: apsw.Connection,
 ) -> None:
     jobs = Jobs()
 
@@ -145,7 +149,9 @@ def test_a_job_failing_after_writing_before_the_deadline_reruns_only_the_jobs_so
 
     conn.execute("BEGIN IMMEDIATE")
     batch = [(jobs.insert(1), 0), (half_done_slowly, 1), (jobs.insert(2), 2)]
-    outcomes = run_isolated(conn, SqliteTx(conn), batch, conn, until=time.perf_counter() + 0.002)
+    outcomes = run_isolated(
+        conn, SqliteTx(conn), batch, ChangeCounts(conn), until=time.perf_counter() + 0.002
+    )
     assert len(outcomes) == 2 and isinstance(outcomes[1][2], Boom)
     conn.execute("COMMIT")
     assert _stored(conn) == [1]

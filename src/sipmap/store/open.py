@@ -7,9 +7,10 @@ answer — is reported as one `StoreUnavailable`, before anything is served.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+import apsw
 
 from .base import Store
 
@@ -57,7 +58,7 @@ def open_store(
 
     try:
         return SqliteStore(path)
-    except sqlite3.Error as error:
+    except apsw.Error as error:
         raise StoreUnavailable(_first_line(error)) from None
 
 
@@ -70,13 +71,13 @@ def _check_sqlite(path: Path, *, create: bool, writable: bool) -> None:
         if not create:
             raise StoreUnavailable("no such database file")
         return
-    mode = "rw" if writable else "ro"
+    mode = apsw.SQLITE_OPEN_READWRITE if writable else apsw.SQLITE_OPEN_READONLY
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, timeout=30)
-    except sqlite3.Error as error:
+        conn = apsw.Connection(str(path), flags=mode)
+    except apsw.Error as error:
         raise StoreUnavailable(_first_line(error)) from None
     try:
-        conn.isolation_level = None
+        conn.set_busy_timeout(30_000)
         conn.execute("PRAGMA schema_version").fetchall()  # reads the header: is it SQLite?
         if writable:
             # Opened read-write, SQLite falls back to read-only on a write-protected
@@ -86,11 +87,11 @@ def _check_sqlite(path: Path, *, create: bool, writable: bool) -> None:
                 conn.execute("CREATE TABLE sipmap_write_probe (x)")
             finally:
                 conn.execute("ROLLBACK")
-    except sqlite3.Error as error:
-        if getattr(error, "sqlite_errorname", "") == "SQLITE_READONLY":
-            raise StoreUnavailable("is read-only, and this command writes to it") from None
-        if getattr(error, "sqlite_errorname", "") == "SQLITE_NOTADB":
-            raise StoreUnavailable("is not an SQLite database") from None
+    except apsw.ReadOnlyError:
+        raise StoreUnavailable("is read-only, and this command writes to it") from None
+    except apsw.NotADBError:
+        raise StoreUnavailable("is not an SQLite database") from None
+    except apsw.Error as error:
         raise StoreUnavailable(_first_line(error)) from None
     finally:
         conn.close()

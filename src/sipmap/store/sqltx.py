@@ -80,6 +80,10 @@ class SqlTx:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
+    def _changed(self, cursor: Any) -> int:
+        """How many rows the statement `cursor` ran changed (DB-API's rowcount)."""
+        return int(cursor.rowcount)
+
     # -- statement building ---------------------------------------------------
 
     def _where(self, where: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -190,7 +194,7 @@ class SqlTx:
         rest += f"SELECT {p}, sid, seq, {SCOPES[model]}, {self.dialect.now} "
         rest += f"FROM {table} WHERE {clause}"
         self._conn.execute(self.dialect.insert_ignore.format(rest=rest), [table, *params])
-        return int(self._conn.execute(f"DELETE FROM {table} WHERE {clause}", params).rowcount)
+        return self._changed(self._conn.execute(f"DELETE FROM {table} WHERE {clause}", params))
 
     def _seq_of(self, model: type[Any], sid: str, where: dict[str, Any]) -> int:
         table, p = TABLES[model], self.dialect.param
@@ -234,7 +238,7 @@ class SqlTx:
     def prune_tombstones(self, deleted_before: int) -> int:
         p = self.dialect.param
         sql = f"DELETE FROM tombstones WHERE deleted_at < {p}"
-        return int(self._conn.execute(sql, (deleted_before,)).rowcount)
+        return self._changed(self._conn.execute(sql, (deleted_before,)))
 
     def overlaps_outside_family(self, network: int, prefix_len: int, family_sid: str) -> bool:
         # Networks nest or are disjoint, so an overlapping network either starts inside

@@ -27,14 +27,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import apsw
+
 from .batch import MAX_BATCH, Outcome, dispatch, settle
-from .sqltx import run_isolated
+from .sqltx import CountsChanges, run_isolated
 
 if TYPE_CHECKING:
     from .sqlite import SqliteTx
@@ -50,14 +51,11 @@ _Outcomes = list[Outcome]
 LOOP_BUDGET = 0.002
 
 
-def _is_busy(error: sqlite3.Error) -> bool:
-    return error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
-
-
 class Writer:
-    def __init__(self, conn: sqlite3.Connection, tx: SqliteTx) -> None:
+    def __init__(self, conn: apsw.Connection, tx: SqliteTx, counts: CountsChanges) -> None:
         self._conn = conn
         self._tx = tx  # over conn
+        self._counts = counts  # of conn
         conn.execute("PRAGMA busy_timeout=0")  # the loop's BEGIN must not wait
         self._lock = threading.Lock()  # guards _pending and _busy
         self._pending: _Batch = []
@@ -87,15 +85,15 @@ class Writer:
         return await future
 
     def _run_jobs(self, batch: _Batch, until: float | None = None) -> _Outcomes:
-        return run_isolated(self._conn, self._tx, batch, counter=self._conn, until=until)
+        return run_isolated(self._conn, self._tx, batch, counter=self._counts, until=until)
 
     def _start_batch(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            if _is_busy(exc):  # another process writes: wait for it on the thread
+        except apsw.Error as exc:
+            if isinstance(exc, apsw.BusyError):  # another process writes: wait for it on the thread
                 self._work.put((loop, batch, [], False))
             else:
                 self._finish(loop, [(future, None, exc) for _, future in batch])
@@ -103,7 +101,7 @@ class Writer:
         try:
             outcomes = self._run_jobs(batch, until=time.perf_counter() + LOOP_BUDGET)
         except BaseException as exc:  # the transaction itself broke: nothing was written
-            with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(apsw.Error):
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
             self._finish(loop, [(future, None, exc) for _, future in batch])
@@ -125,14 +123,14 @@ class Writer:
                 conn.execute("COMMIT")
             except BaseException as exc:  # nothing was written
                 # Guarded: if this thread died, every later write would wait forever.
-                with contextlib.suppress(sqlite3.Error):
+                with contextlib.suppress(apsw.Error):
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                 futures = [f for f, _, _ in done] + [f for _, f in batch or []]
                 outcomes = [(future, None, exc) for future in futures]
             finally:
                 if not begun:
-                    with contextlib.suppress(sqlite3.Error):
+                    with contextlib.suppress(apsw.Error):
                         conn.execute("PRAGMA busy_timeout=0")
             try:
                 loop.call_soon_threadsafe(self._finish, loop, outcomes)
