@@ -84,8 +84,13 @@ class ChangeCounts:
 class SqliteTx(SqlTx):
     dialect = SQLITE
 
+    def __init__(self, conn: apsw.Connection) -> None:
+        super().__init__(conn)
+        self._db = conn
+
     def _changed(self, cursor: Any) -> int:
-        return int(self._conn.changes())  # type: ignore[attr-defined]
+        # APSW's cursors have no rowcount: the connection counts the last statement's.
+        return self._db.changes()
 
 
 class _RowCache:
