@@ -44,4 +44,3 @@ def test_a_model_of_another_kind_is_never_equal() -> None:
         "POST", None, "POST", False, False, False, None, None, T0, T0,
     )  # fmt: skip
     assert domain != record()
-    assert domain.sid != record().sid

@@ -16,7 +16,7 @@ import apsw
 import pytest
 
 from sipmap.core.models import IpRecord
-from sipmap.store.sqlite import ChangeCounts, SqliteStore, SqliteTx
+from sipmap.store.sqlite import SqliteStore, SqliteTx
 from sipmap.store.sqltx import run_isolated
 
 from .factories import TOP, record
@@ -62,9 +62,7 @@ class Jobs:
 
 def _run(conn: apsw.Connection, *fns: Callable[[SqliteTx], Any]) -> list[Any]:
     conn.execute("BEGIN IMMEDIATE")
-    outcomes = run_isolated(
-        conn, SqliteTx(conn), [(fn, i) for i, fn in enumerate(fns)], ChangeCounts(conn)
-    )
+    outcomes = run_isolated(conn, SqliteTx(conn), [(fn, i) for i, fn in enumerate(fns)], conn)
     conn.execute("COMMIT")
     return [error if error is not None else result for _, result, error in outcomes]
 
@@ -112,7 +110,7 @@ def test_an_error_that_ends_the_transaction_fails_the_batch(conn: apsw.Connectio
     conn.execute("BEGIN IMMEDIATE")
     with pytest.raises(apsw.FullError):
         batch = [(jobs.insert(1), 0), (ends_it, 1), (jobs.insert(2), 2)]
-        run_isolated(conn, SqliteTx(conn), batch, ChangeCounts(conn))
+        run_isolated(conn, SqliteTx(conn), batch, conn)
     assert not conn.in_transaction
     assert _stored(conn) == []
     assert jobs.runs == {"insert 1": 1}
@@ -127,12 +125,10 @@ def test_a_deadline_stops_after_the_job_that_passes_it(conn: apsw.Connection) ->
 
     conn.execute("BEGIN IMMEDIATE")
     batch = [(jobs.insert(1), 0), (slow, 1), (jobs.insert(2), 2)]
-    outcomes = run_isolated(
-        conn, SqliteTx(conn), batch, ChangeCounts(conn), until=time.perf_counter() + 0.002
-    )
+    outcomes = run_isolated(conn, SqliteTx(conn), batch, conn, until=time.perf_counter() + 0.002)
     assert [result for _, result, _ in outcomes] == [1, 3]  # the rest is the caller's
     # The rest can run in the same transaction, as the writer's thread does.
-    outcomes += run_isolated(conn, SqliteTx(conn), batch[len(outcomes) :], ChangeCounts(conn))
+    outcomes += run_isolated(conn, SqliteTx(conn), batch[len(outcomes) :], conn)
     conn.execute("COMMIT")
     assert [result for _, result, _ in outcomes] == [1, 3, 2]
     assert _stored(conn) == [1, 2, 3]
@@ -149,9 +145,7 @@ def test_a_job_failing_after_writing_before_the_deadline_reruns_only_the_jobs_so
 
     conn.execute("BEGIN IMMEDIATE")
     batch = [(jobs.insert(1), 0), (half_done_slowly, 1), (jobs.insert(2), 2)]
-    outcomes = run_isolated(
-        conn, SqliteTx(conn), batch, ChangeCounts(conn), until=time.perf_counter() + 0.002
-    )
+    outcomes = run_isolated(conn, SqliteTx(conn), batch, conn, until=time.perf_counter() + 0.002)
     assert len(outcomes) == 2 and isinstance(outcomes[1][2], Boom)
     conn.execute("COMMIT")
     assert _stored(conn) == [1]

@@ -48,7 +48,7 @@ MAX_CACHED_ROWS = 10_000
 READ_MMAP_BYTES = 1 << 30
 
 
-def _connect(path: str, flags: int = 0) -> apsw.Connection:
+def _connect(path: str) -> apsw.Connection:
     # APSW, not the standard sqlite3 module: it begins no transaction of its own (we
     # issue BEGIN/COMMIT ourselves) and costs less around each statement — measured
     # on a lookup by SID, 19.4k instructions against 31.3k, and half the time to read
@@ -56,7 +56,7 @@ def _connect(path: str, flags: int = 0) -> apsw.Connection:
     # It brings its own SQLite, so the file is never opened through the system's
     # library in this process: two SQLite libraries in one process would drop each
     # other's POSIX locks (see docs/operations.md).
-    conn = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE | flags)
+    conn = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE)
     conn.execute("PRAGMA journal_mode=WAL")
     # FULL: the WAL is fsynced at every commit, so an acknowledged write survives power loss.
     conn.execute("PRAGMA synchronous=FULL")
@@ -65,32 +65,12 @@ def _connect(path: str, flags: int = 0) -> apsw.Connection:
     return conn
 
 
-class ChangeCounts:
-    """How many rows a connection has changed and whether it is in a transaction,
-    as run_isolated asks (sqltx.CountsChanges)."""
-
-    def __init__(self, conn: apsw.Connection) -> None:
-        self._conn = conn
-
-    @property
-    def total_changes(self) -> int:
-        return self._conn.total_changes()
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._conn.in_transaction
-
-
 class SqliteTx(SqlTx):
     dialect = SQLITE
 
-    def __init__(self, conn: apsw.Connection) -> None:
-        super().__init__(conn)
-        self._db = conn
-
-    def _changed(self, cursor: Any) -> int:
+    def _changed(self, cursor: apsw.Cursor) -> int:
         # APSW's cursors have no rowcount: the connection counts the last statement's.
-        return self._db.changes()
+        return cursor.connection.changes()
 
 
 class _RowCache:
@@ -186,7 +166,7 @@ class SqliteStore:
             if self._watch is not None and self._watch.usable
             else None
         )
-        self._writer = Writer(write_conn, SqliteTx(write_conn), ChangeCounts(write_conn))
+        self._writer = Writer(write_conn, SqliteTx(write_conn))
 
     # -- reads --------------------------------------------------------------
 

@@ -26,9 +26,8 @@ class Connection(Protocol):
 
 
 class CountsChanges(Protocol):
-    """A connection that knows how many rows it has changed (sqlite3's does)."""
+    """A connection that knows how many rows it has changed (APSW's does)."""
 
-    @property
     def total_changes(self) -> int: ...
 
     @property
@@ -308,11 +307,11 @@ def run_isolated(
     conn.execute("SAVEPOINT batch")
     outcomes: list[tuple[F, Any, BaseException | None]] = []
     for fn, tag in jobs:
-        before = counter.total_changes
+        before = counter.total_changes()
         try:
             result = fn(tx)
         except BaseException as exc:
-            if counter.total_changes == before:
+            if counter.total_changes() == before:
                 # Nothing to undo (a failed statement undoes itself) — unless the
                 # error ended the transaction (SQLite does, on a full disk, say).
                 if not counter.in_transaction:

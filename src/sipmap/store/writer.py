@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import apsw
 
 from .batch import MAX_BATCH, Outcome, dispatch, settle
-from .sqltx import CountsChanges, run_isolated
+from .sqltx import run_isolated
 
 if TYPE_CHECKING:
     from .sqlite import SqliteTx
@@ -52,10 +52,9 @@ LOOP_BUDGET = 0.002
 
 
 class Writer:
-    def __init__(self, conn: apsw.Connection, tx: SqliteTx, counts: CountsChanges) -> None:
+    def __init__(self, conn: apsw.Connection, tx: SqliteTx) -> None:
         self._conn = conn
         self._tx = tx  # over conn
-        self._counts = counts  # of conn
         conn.execute("PRAGMA busy_timeout=0")  # the loop's BEGIN must not wait
         self._lock = threading.Lock()  # guards _pending and _busy
         self._pending: _Batch = []
@@ -85,7 +84,7 @@ class Writer:
         return await future
 
     def _run_jobs(self, batch: _Batch, until: float | None = None) -> _Outcomes:
-        return run_isolated(self._conn, self._tx, batch, counter=self._counts, until=until)
+        return run_isolated(self._conn, self._tx, batch, counter=self._conn, until=until)
 
     def _start_batch(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:
