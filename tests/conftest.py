@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,6 +19,24 @@ from . import oai
 
 ACCOUNT_SID = testing.DEFAULT_ACCOUNT_SID
 AUTH_TOKEN = testing.DEFAULT_AUTH_TOKEN
+
+# How many cases the fuzz test (tests/fuzz) ran: one user property of its reports per
+# case, counted here because reports reach the main process when the suite runs in
+# several (which loads no conftest below this one).
+FUZZ_CASE = "schemathesis_case"
+_FUZZ_CASES: Counter[str] = Counter()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        _FUZZ_CASES.update(value for name, value in report.user_properties if name == FUZZ_CASE)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _FUZZ_CASES:
+        terminalreporter.write_line(
+            f"schemathesis: {_FUZZ_CASES.total()} cases over {len(_FUZZ_CASES)} operations"
+        )
 
 
 class Server(testing.RunningServer):

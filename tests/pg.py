@@ -20,6 +20,8 @@ from functools import cache
 
 import psycopg
 
+from .locks import machine_lock
+
 ENV = "SIPMAP_TEST_POSTGRES"
 
 
@@ -35,7 +37,8 @@ def base_url() -> str:
         import pgserver  # the throwaway server: only when no server was named
 
     folder = tempfile.mkdtemp(prefix="sipmap-test-pg-")
-    server = pgserver.get_server(folder, cleanup_mode="delete")
+    with machine_lock("pg-user"):  # as root it may add a system user: one at a time
+        server = pgserver.get_server(folder, cleanup_mode="delete")
     return str(server.get_uri())
 
 

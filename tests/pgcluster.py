@@ -28,6 +28,8 @@ from pathlib import Path
 
 from sipmap.testing import free_port
 
+from .locks import machine_lock
+
 
 def _bin() -> Path:
     named = os.environ.get("SIPMAP_TEST_PG_BIN")
@@ -45,14 +47,15 @@ def _bin() -> Path:
 
 
 def _system_user() -> str:
-    for name in ("postgres", "pgserver"):
-        try:
-            pwd.getpwnam(name)
-            return name
-        except KeyError:
-            continue
-    subprocess.run(["useradd", "--system", "pgserver"], check=True, capture_output=True)
-    return "pgserver"
+    with machine_lock("pg-user"):  # test processes in parallel: one useradd
+        for name in ("postgres", "pgserver"):
+            try:
+                pwd.getpwnam(name)
+                return name
+            except KeyError:
+                continue
+        subprocess.run(["useradd", "--system", "pgserver"], check=True, capture_output=True)
+        return "pgserver"
 
 
 class Cluster:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
+from sipmap import testing
 from sipmap.testing import redirect, sipmap_server, twilio_client
 
 
@@ -33,6 +35,23 @@ def test_a_user_suite_can_provision_against_a_throwaway_server(tmp_path: Path) -
         assert len(seen) == 4
         process = server.process
     assert process.poll() is not None  # stopped on leaving the block
+
+
+@pytest.mark.parametrize("edge", [(), ("--sip-port", "0")], ids=["edge", "no-edge"])
+def test_a_port_taken_before_the_server_binds_it_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edge: tuple[str, ...]
+) -> None:
+    # Another process takes the port between free_port() and the server's bind, as
+    # happens with suites run in parallel: the server exits 5 and gets another port.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ports = [taken.getsockname()[1]]
+        real = testing.free_port
+        monkeypatch.setattr(testing, "free_port", lambda: ports.pop() if ports else real())
+        with sipmap_server(tmp_path / "sipmap.db", *edge) as server:
+            assert server.port != taken.getsockname()[1]
+            assert not ports  # the taken port was tried first
 
 
 def test_redirect_only_rewrites_twilio_hosts() -> None:

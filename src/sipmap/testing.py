@@ -14,6 +14,7 @@ an HTTP client that sends `*.twilio.com` requests to the server instead.
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -36,24 +37,53 @@ DEFAULT_AUTH_TOKEN = "sipmap-test-token-0123456789abcdef"
 TEST_CREDENTIAL_KEY = "5e" * 32
 
 
+def _ephemeral_floor() -> int:
+    """Where the kernel's ephemeral ports (its choices for bind(0) and connect()) begin."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _candidates(host: str) -> Iterator[int]:
+    """Ports to try: random ones below the ephemeral range, where no client connection
+    (of this suite or of one running beside it) takes a port between our check and the
+    server's bind; else, where there is no such room, the kernel's choice."""
+    floor = _ephemeral_floor()
+    if floor > 20_000:
+        chooser = random.SystemRandom()
+        for _ in range(200):
+            yield chooser.randrange(10_000, floor)
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind((host, 0))
+            yield int(udp.getsockname()[1])
+
+
+def _free(host: str, port: int, kinds: Sequence[socket.SocketKind]) -> bool:
+    for kind in kinds:
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port free on 127.0.0.1 (to be bound at once: another process may take it)."""
+    for port in _candidates("127.0.0.1"):
+        if _free("127.0.0.1", port, (socket.SOCK_STREAM,)):
+            return port
+    raise RuntimeError("no free TCP port")
 
 
 def free_sip_port(host: str = "127.0.0.1") -> int:
     """A port free on both UDP and TCP at `host` (the SIP edge takes both)."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((host, 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket() as tcp:
-                try:
-                    tcp.bind((host, port))
-                except OSError:
-                    continue
-                return port
+    for port in _candidates(host):
+        if _free(host, port, (socket.SOCK_DGRAM, socket.SOCK_STREAM)):
+            return port
     raise RuntimeError("no port free on both UDP and TCP")
 
 
@@ -113,9 +143,10 @@ def start_server(
     `sip_port` says which; `sip_port=0` turns it off. `command_prefix` runs it under
     another command (say, `prlimit --nofile=1024 --`)."""
     # A port found free can be taken by another process before the server binds it;
-    # then (exit status 5, and only for ports chosen here) try again with new ones.
+    # then (exit status 5) try again with new ones, if every port it listens on was
+    # chosen here (a SIP port of 0 listens on none).
     given = _given_sip_port(extra_args)
-    chosen = port is None and sip_port is None and given is None
+    chosen = port is None and not (given if sip_port is None else sip_port)
     attempts = PORT_ATTEMPTS if chosen else 1
     for attempt in range(attempts):
         listen_port = port or free_port()

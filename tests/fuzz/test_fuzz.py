@@ -19,12 +19,11 @@ from hypothesis import HealthCheck, settings
 
 from sipmap import testing
 
-from ..conftest import Server, start_server
+from ..conftest import FUZZ_CASE, Server, start_server
 from . import quirks
 from .extract import DEFAULT_SPECS, OUTPUT, extract, served, shape
 
 MAX_EXAMPLES = int(os.environ.get("SIPMAP_FUZZ_EXAMPLES", "30"))
-COUNTS: dict[str, int] = {}
 PARAMETER_ERRORS = ("Invalid ", "Missing required parameter ")
 
 
@@ -90,10 +89,10 @@ def twilio_error_body(ctx: Any, response: Any, case: Any) -> bool | None:
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_operation(case: Any, fuzz_server: Server) -> None:
+def test_operation(case: Any, fuzz_server: Server, record_property: Any) -> None:
     case.call_and_validate(base_url=fuzz_server.base_url, additional_checks=[twilio_error_body])
-    label = f"{case.operation.method.upper()} {case.operation.path}"
-    COUNTS[label] = COUNTS.get(label, 0) + 1
+    # counted in ../conftest.py
+    record_property(FUZZ_CASE, f"{case.operation.method.upper()} {case.operation.path}")
 
 
 def test_the_extract_is_current() -> None:

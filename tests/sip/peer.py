@@ -2,7 +2,7 @@
 
 There is no SIPp on PyPI, so it is the test suite's one system package. A missing
 SIPp is never a reason to skip: as root with apt-get (CI, a fresh container) it is
-installed here, once per run; otherwise the tests that need it fail and say how to
+installed here, once (test processes running in parallel take turns); otherwise the tests that need it fail and say how to
 install it.
 """
 
@@ -13,6 +13,8 @@ import shutil
 import subprocess
 
 import pytest
+
+from ..locks import machine_lock
 
 PACKAGE = "sip-tester"
 
@@ -32,7 +34,9 @@ def require_sipp() -> str:
     """The path of `sipp`, installing it if possible; fails the test if not."""
     path = shutil.which("sipp")
     if path is None:
-        why = _install()
+        with machine_lock("apt"):  # one apt-get at a time: dpkg has one lock
+            path = shutil.which("sipp")
+            why = None if path is not None else _install()
         path = shutil.which("sipp")
         if path is None:
             pytest.fail(
