@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -70,3 +71,8 @@ def test_a_suffix_can_appear_inside_the_parameter() -> None:
     assert ROUTER.match("/2010-04-01/Accounts/.json") is None
     assert ROUTER.match("/v1/IpRecords/") is None
     assert ROUTER.match("/v1/IpRecords/a/b") is None
+
+
+def test_two_templates_for_the_same_paths_are_refused() -> None:
+    with pytest.raises(ValueError, match="the same paths"):
+        Router({"/v1/Things/{Sid}": {}, "/v1/Things/{Name}": {}})

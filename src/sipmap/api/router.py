@@ -36,6 +36,8 @@ class Router(Generic[H]):
             parent, _, last = template.rpartition("/")
             whole = _PARAM.fullmatch(last)
             if whole is not None and "{" not in parent:
+                if parent in self._last:
+                    raise ValueError(f"{template}: the same paths as another template")
                 self._last[parent] = (whole.group(1), handlers)
                 continue
             # Greedy: a parameter cannot cross a '/' and what follows it in its segment
