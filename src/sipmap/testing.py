@@ -146,7 +146,8 @@ def start_server(
     # then (exit status 5) try again with new ones, if every port it listens on was
     # chosen here (a SIP port of 0 listens on none).
     given = _given_sip_port(extra_args)
-    chosen = port is None and not (given if sip_port is None else sip_port)
+    fixed_sip = given if sip_port is None else sip_port  # None: chosen here; 0: no edge
+    chosen = port is None and not fixed_sip
     attempts = PORT_ATTEMPTS if chosen else 1
     for attempt in range(attempts):
         listen_port = port or free_port()

@@ -2,8 +2,8 @@
 
 There is no SIPp on PyPI, so it is the test suite's one system package. A missing
 SIPp is never a reason to skip: as root with apt-get (CI, a fresh container) it is
-installed here, once (test processes running in parallel take turns); otherwise the tests that need it fail and say how to
-install it.
+installed here, once (test processes running in parallel take turns); otherwise the
+tests that need it fail and say how to install it.
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ def require_sipp() -> str:
     """The path of `sipp`, installing it if possible; fails the test if not."""
     path = shutil.which("sipp")
     if path is None:
+        why = None
         with machine_lock("apt"):  # one apt-get at a time: dpkg has one lock
-            path = shutil.which("sipp")
-            why = None if path is not None else _install()
+            if shutil.which("sipp") is None:  # not installed by another process meanwhile
+                why = _install()
         path = shutil.which("sipp")
         if path is None:
             pytest.fail(
