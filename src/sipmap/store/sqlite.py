@@ -39,7 +39,7 @@ from .writer import Writer
 
 R = TypeVar("R")
 
-MAX_CACHED_ROWS = 10_000
+MAX_CACHED_ROWS = 5_000  # per model: seven models, so at most 35,000 rows in all
 # The reading connection maps the file rather than read()ing each page it needs into
 # a private cache: a fetch of a row not cached walks two B-trees, and with the file
 # larger than SQLite's page cache (2 MiB) that was ~1.7 pread calls per fetch. The
@@ -74,18 +74,25 @@ class SqliteTx(SqlTx):
 
 
 class _RowCache:
-    """Rows by (model, SID) — None for "no such row" — as of one version of the file.
+    """Rows by SID, one table per model — None for "no such row" — as of one version of
+    the file.
 
-    At most MAX_CACHED_ROWS, the least recently used dropped first: bounded whatever
-    the table's size, and the rows in use stay."""
+    At most MAX_CACHED_ROWS per model, the least recently used dropped first: bounded
+    whatever the tables' sizes, the rows in use stay, and a sweep of one kind of row
+    (say, a client reading every IP record) does not push out another (the accounts
+    credentials are checked against). Keyed by the SID alone rather than (model, SID):
+    a miss makes and later frees one object fewer."""
 
     def __init__(self, conn: apsw.Connection, watch: WalWatch | None) -> None:
         self._conn = conn
         self._read_version: Callable[[], object] = (
             watch.stamp if watch is not None and watch.usable else self._data_version
         )
-        self._version: object = None
-        self._rows: OrderedDict[tuple[type[Any], str], Any] = OrderedDict()
+        self.version: object = None  # the file's version as current() last read it
+        # Only models whose rows have one SID each: an ACL mapping's is its list's.
+        self._tables: dict[type[Any], OrderedDict[str, Any]] = {
+            model: OrderedDict() for model in TABLES if KEYS[model] == ("sid",)
+        }
 
     def _data_version(self) -> int:
         # fetchall: stepping to the end closes the read transaction the pragma opened.
@@ -93,21 +100,18 @@ class _RowCache:
         assert isinstance(version, int)
         return version
 
-    def current(self) -> OrderedDict[tuple[type[Any], str], Any]:
-        """The cached rows, emptied first if anyone committed since they were read."""
+    def current(self, model: type[Any]) -> OrderedDict[str, Any] | None:
+        """`model`'s cached rows, all emptied first if anyone committed since they were
+        read; None if `model`'s rows are not cached."""
         version = self._read_version()
-        if version != self._version:
-            self._rows.clear()
-            self._version = version
-        return self._rows
-
-    @property
-    def version(self) -> object:
-        """The file's version as `current()` last read it."""
-        return self._version
+        if version != self.version:
+            for rows in self._tables.values():
+                rows.clear()
+            self.version = version
+        return self._tables.get(model)
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return sum(len(rows) for rows in self._tables.values())
 
 
 class _ReadSnapshot:
@@ -142,11 +146,6 @@ class _ReadSnapshot:
 
 
 _MISSING = object()
-# The filters a cached row can be checked against in Python exactly as SQL would:
-# equality of text columns. None: the SID alone does not name one row (AclMapping).
-_CACHE_FILTERS: dict[type[Any], frozenset[str] | None] = {
-    model: TEXT_COLUMNS[model] if KEYS[model] == ("sid",) else None for model in TABLES
-}
 
 
 class SqliteStore:
@@ -192,28 +191,28 @@ class SqliteStore:
 
     async def get(self, model: type[M], sid: str, **where: Any) -> M | None:
         # The hot path of every fetch: skip the BEGIN/COMMIT pair a read() would add.
-        text = _CACHE_FILTERS[model]
-        if text is None:
-            return self._get(model, sid, **where)
         for name, value in where.items():
-            if name not in text or type(value) is not str:
+            # Filters a cached row can be checked against in Python exactly as SQL
+            # would: equality of text columns.
+            if name not in TEXT_COLUMNS[model] or type(value) is not str:
                 return self._get(model, sid, **where)
+        rows = self._cache.current(model)
+        if rows is None:
+            return self._get(model, sid, **where)
         # The row is cached by SID alone and `where` applied to it, so one entry
         # answers every filter.
-        rows = self._cache.current()
-        key = (model, sid)
-        found = rows.get(key, _MISSING)
+        found = rows.get(sid, _MISSING)
         if found is _MISSING:
             # After current(): a row read now is at least as new as the version it is
             # filed under. (The snapshot takes that version rather than read it again:
             # if it is already the open snapshot's, the row is as of it exactly.)
             if self._snapshot is not None:
                 self._snapshot.enter(self._cache.version)
-            found = rows[key] = self._read_tx.get(model, sid)
+            found = rows[sid] = self._read_tx.get(model, sid)
             if len(rows) > MAX_CACHED_ROWS:
                 rows.popitem(last=False)
         else:
-            rows.move_to_end(key)
+            rows.move_to_end(sid)
         if found is None:
             return None
         for name, value in where.items():
