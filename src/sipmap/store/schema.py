@@ -120,11 +120,11 @@ def _row_reader(model: type[Any]) -> Callable[[tuple[Any, ...]], Any]:
     return scope["read"]  # type: ignore[no-any-return]
 
 
-_READERS: dict[type[Any], Callable[[tuple[Any, ...]], Any]] = {
+ROW_READERS: dict[type[Any], Callable[[tuple[Any, ...]], Any]] = {
     model: _row_reader(model) for model in TABLES
 }
 
 
 def from_row(model: type[models.M], row: tuple[Any, ...]) -> models.M:
     # Columns are selected in field order, so positional construction is safe.
-    return _READERS[model](row)  # type: ignore[no-any-return]
+    return ROW_READERS[model](row)  # type: ignore[no-any-return]

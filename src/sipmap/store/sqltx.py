@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from ..core.errors import InvalidPageToken
 from ..core.models import M, Model
 from ..core.paging import Page, PageRequest
-from .schema import COLUMNS, KEYS, SCOPES, TABLES, from_row, to_db, to_row
+from .schema import COLUMNS, KEYS, ROW_READERS, SCOPES, TABLES, from_row, to_db, to_row
 
 
 class Connection(Protocol):
@@ -44,9 +44,14 @@ class Dialect:
     now: str  # the current time in whole seconds since the epoch
 
     @cached_property
-    def by_sid(self) -> str:
-        """The clause of a lookup by SID, as `_where` would write it."""
-        return f"sid = {self.param}"
+    def select_by_sid(self) -> dict[type[Any], str]:
+        """Per model, the statement of a lookup by SID: a row cache's miss, on every
+        fetch of a row not cached, so it is written once rather than worked out."""
+        return {
+            model: f"SELECT {','.join(COLUMNS[model])} FROM {table} WHERE sid = {self.param} "
+            "LIMIT 1"
+            for model, table in TABLES.items()
+        }
 
 
 SQLITE = Dialect(
@@ -69,7 +74,7 @@ POSTGRES = Dialect(
 F = TypeVar("F")  # what a caller tracks each job by (e.g. its future)
 
 _CLAUSES: dict[tuple[str, tuple[str, ...]], str] = {}
-_STATEMENTS: dict[tuple[str, str, str, str], str] = {}
+_STATEMENTS: dict[tuple[str, str, type[Any], str, str], str] = {}
 MAX_CACHED_STATEMENTS = 1024
 
 
@@ -113,7 +118,9 @@ class SqlTx:
         return (" AND ".join(clauses) or self.dialect.true), params
 
     def _statement(self, kind: str, model: type[Any], clause: str = "", tail: str = "") -> str:
-        key = (self.dialect.name, kind + TABLES[model], clause, tail)
+        # The model itself, not its table's name: a key made of new strings would
+        # hash them anew on every call.
+        key = (self.dialect.name, kind, model, clause, tail)
         sql = _STATEMENTS.get(key)
         if sql is None:
             sql = self._build(kind, model, clause, tail)
@@ -157,11 +164,9 @@ class SqlTx:
 
     def get(self, model: type[M], sid: str, **where: Any) -> M | None:
         if not where:
-            # A row cache's miss, on every fetch of a row not cached: the clause is
-            # known, so skip working it out.
-            sql = self._statement("select", model, self.dialect.by_sid, "LIMIT 1")
+            sql = self.dialect.select_by_sid[model]
             found = self._conn.execute(sql, (sid,)).fetchall()  # all: ends the statement
-            return from_row(model, found[0]) if found else None
+            return ROW_READERS[model](found[0]) if found else None
         rows = self._select(model, {"sid": sid, **where}, "LIMIT 1")
         return rows[0] if rows else None
 
