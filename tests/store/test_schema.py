@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sipmap.store.schema import _KINDS, COLUMNS, TABLES, from_row, to_row
+from sipmap.store.schema import _KINDS, COLUMNS, SID_ROW_READERS, TABLES, from_row, to_row
 
 _VALUES: dict[str, st.SearchStrategy[Any]] = {
     "str": st.text(max_size=40),
@@ -31,3 +31,7 @@ def test_a_row_reads_back_as_the_model_written(model: type[Any], data: st.DataOb
     read = from_row(model, row)
     assert read == written
     assert [type(getattr(read, n)) for n in COLUMNS[model]] == [type(v) for v in values]
+    # A lookup by SID selects every column but the SID it was given.
+    sid = row[0]
+    by_sid = SID_ROW_READERS[model](sid, row[1:])
+    assert by_sid == written and by_sid.sid is sid

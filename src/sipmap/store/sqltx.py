@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from ..core.errors import InvalidPageToken
 from ..core.models import M, Model
 from ..core.paging import Page, PageRequest
-from .schema import COLUMNS, KEYS, ROW_READERS, SCOPES, TABLES, from_row, to_db, to_row
+from .schema import COLUMNS, KEYS, SCOPES, SID_ROW_READERS, TABLES, from_row, to_db, to_row
 
 
 class Connection(Protocol):
@@ -46,10 +46,11 @@ class Dialect:
     @cached_property
     def select_by_sid(self) -> dict[type[Any], str]:
         """Per model, the statement of a lookup by SID: a row cache's miss, on every
-        fetch of a row not cached, so it is written once rather than worked out."""
+        fetch of a row not cached, so it is written once rather than worked out. It
+        selects every column but the SID it is given (SID_ROW_READERS)."""
         return {
-            model: f"SELECT {','.join(COLUMNS[model])} FROM {table} WHERE sid = {self.param} "
-            "LIMIT 1"
+            model: f"SELECT {','.join(COLUMNS[model][1:])} FROM {table} "
+            f"WHERE sid = {self.param} LIMIT 1"
             for model, table in TABLES.items()
         }
 
@@ -166,7 +167,7 @@ class SqlTx:
         if not where:
             sql = self.dialect.select_by_sid[model]
             found = self._conn.execute(sql, (sid,)).fetchall()  # all: ends the statement
-            return ROW_READERS[model](found[0]) if found else None
+            return SID_ROW_READERS[model](sid, found[0]) if found else None
         rows = self._select(model, {"sid": sid, **where}, "LIMIT 1")
         return rows[0] if rows else None
 
