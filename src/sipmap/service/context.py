@@ -41,8 +41,11 @@ class Context:
     # The default, a new random key, suits a store used by this context alone.
     credential_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
-    async def get_owned(self, model: type[M], prefix: str, sid: str, **where: str) -> M:
-        """The resource `sid` names if it is one of `prefix`'s and matches `where`.
+    async def get_owned(
+        self, model: type[M], prefix: str, sid: str, account_sid: str | None = None, **where: str
+    ) -> M:
+        """The resource `sid` names if it is one of `prefix`'s, belongs to `account_sid`
+        (if given) and matches `where`.
 
         Malformed, unknown and other accounts' SIDs are all the same NotFound.
         """
@@ -51,6 +54,9 @@ class Context:
         # fastest (text compared for equality, as SQL would).
         found = None if canonical is None else await self.store.get(model, canonical)
         if found is None:
+            raise NotFound()
+        # Only models that belong to an account are asked for with one.
+        if account_sid is not None and found.account_sid != account_sid:  # type: ignore[union-attr]
             raise NotFound()
         for name, value in where.items():
             if getattr(found, name) != value:

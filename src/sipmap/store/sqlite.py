@@ -191,11 +191,12 @@ class SqliteStore:
 
     async def get(self, model: type[M], sid: str, **where: Any) -> M | None:
         # The hot path of every fetch: skip the BEGIN/COMMIT pair a read() would add.
-        for name, value in where.items():
-            # Filters a cached row can be checked against in Python exactly as SQL
-            # would: equality of text columns.
-            if name not in TEXT_COLUMNS[model] or type(value) is not str:
-                return self._get(model, sid, **where)
+        if where:
+            for name, value in where.items():
+                # Filters a cached row can be checked against in Python exactly as SQL
+                # would: equality of text columns.
+                if name not in TEXT_COLUMNS[model] or type(value) is not str:
+                    return self._get(model, sid, **where)
         rows = self._cache.current(model)
         if rows is None:
             return self._get(model, sid, **where)
@@ -213,8 +214,8 @@ class SqliteStore:
                 rows.popitem(last=False)
         else:
             rows.move_to_end(sid)
-        if found is None:
-            return None
+        if found is None or not where:
+            return found  # type: ignore[no-any-return]
         for name, value in where.items():
             if getattr(found, name) != value:
                 return None
