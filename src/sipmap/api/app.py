@@ -119,7 +119,7 @@ class App:
             if handler is None:
                 raise method_not_allowed(path, method, handlers)
             call = Call(scope, receive, self.service, self.public_base_url, params, self.tenants)
-            tenant = (await call.authenticate()).tenant
+            tenant = (call.recall() or await call.authenticate()).tenant
             self.tenants.enter(tenant)
             call.tenant = tenant  # from here on, the request holds a share
             reply = await handler(call)

@@ -93,6 +93,14 @@ class Call:
     def arg(self, name: str) -> str:
         return self.path_params[name]
 
+    def recall(self) -> Principal | None:
+        """Whom the credentials were verified as moments ago, if anyone: what nearly
+        every request needs, without the coroutine of `authenticate`."""
+        header = _header(self.scope, b"authorization")
+        if header:
+            self.principal = self.service.accounts.recall(header)
+        return self.principal
+
     async def authenticate(self) -> Principal:
         header = _header(self.scope, b"authorization")
         if not header:
