@@ -126,7 +126,7 @@ def _row_reader(model: type[Any], *, sid_apart: bool = False) -> Callable[..., A
     return scope["read"]  # type: ignore[no-any-return]
 
 
-ROW_READERS: dict[type[Any], Callable[[tuple[Any, ...]], Any]] = {
+_READERS: dict[type[Any], Callable[[tuple[Any, ...]], Any]] = {
     model: _row_reader(model) for model in TABLES
 }
 # read(sid, row) for a row selected by SID without its first column (see _row_reader).
@@ -137,4 +137,4 @@ SID_ROW_READERS: dict[type[Any], Callable[[str, tuple[Any, ...]], Any]] = {
 
 def from_row(model: type[models.M], row: tuple[Any, ...]) -> models.M:
     # Columns are selected in field order, so positional construction is safe.
-    return ROW_READERS[model](row)  # type: ignore[no-any-return]
+    return _READERS[model](row)  # type: ignore[no-any-return]
