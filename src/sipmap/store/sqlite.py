@@ -68,9 +68,19 @@ def _connect(path: str) -> apsw.Connection:
 class SqliteTx(SqlTx):
     dialect = SQLITE
 
+    def __init__(self, conn: apsw.Connection) -> None:
+        super().__init__(conn)
+        self._lookups = conn.cursor()
+
     def _changed(self, cursor: apsw.Cursor) -> int:
         # APSW's cursors have no rowcount: the connection counts the last statement's.
         return cursor.connection.changes()
+
+    def _lookup(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        # One cursor for every lookup, rather than a new one per statement (~0.3 µs of
+        # a lookup's ~1.5). fetchall() ends each statement before the next can begin,
+        # and a connection is used by one thread at a time, so none ever overlap.
+        return self._lookups.execute(sql, params).fetchall()
 
 
 class _RowCache:

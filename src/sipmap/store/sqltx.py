@@ -89,6 +89,10 @@ class SqlTx:
         """How many rows the statement `cursor` ran changed (DB-API's rowcount)."""
         return int(cursor.rowcount)
 
+    def _lookup(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """Every row of `sql`, a statement that reads at most one (a lookup by SID)."""
+        return self._conn.execute(sql, params).fetchall()  # type: ignore[no-any-return]
+
     # -- statement building ---------------------------------------------------
 
     def _where(self, where: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -165,8 +169,7 @@ class SqlTx:
 
     def get(self, model: type[M], sid: str, **where: Any) -> M | None:
         if not where:
-            sql = self.dialect.select_by_sid[model]
-            found = self._conn.execute(sql, (sid,)).fetchall()  # all: ends the statement
+            found = self._lookup(self.dialect.select_by_sid[model], (sid,))
             return SID_ROW_READERS[model](sid, found[0]) if found else None
         rows = self._select(model, {"sid": sid, **where}, "LIMIT 1")
         return rows[0] if rows else None
