@@ -102,19 +102,16 @@ class Call:
         return self.principal
 
     async def authenticate(self) -> Principal:
+        """Verify the credentials (the accounts service recalls them first itself)."""
         header = _header(self.scope, b"authorization")
         if not header:
             raise AuthenticationFailed("No credentials provided")
-        accounts = self.service.accounts
-        principal = accounts.recall(header)
-        if principal is None:
-            username, password = _basic_credentials(header)
-            client = self.scope.get("client")
-            principal = await accounts.authenticate(
-                username, password, credentials=header, source=client[0] if client else None
-            )
-        self.principal = principal
-        return principal
+        username, password = _basic_credentials(header)
+        client = self.scope.get("client")
+        self.principal = await self.service.accounts.authenticate(
+            username, password, credentials=header, source=client[0] if client else None
+        )
+        return self.principal
 
     @property
     def account_sid(self) -> str:

@@ -50,15 +50,13 @@ class Context:
         Malformed, unknown and other accounts' SIDs are all the same NotFound.
         """
         canonical = sids.normalize(sid, prefix)
-        # By SID alone, the filters checked here: what a store's row cache answers
-        # fastest (text compared for equality, as SQL would).
-        found = None if canonical is None else await self.store.get(model, canonical)
+        found = None if canonical is None else await self.store.get(model, canonical, **where)
         if found is None:
             raise NotFound()
-        # Only models that belong to an account are asked for with one.
+        # The owner is compared here rather than passed to the store as a filter: a
+        # fetch of one's own resource, the common case, then asks the store by SID
+        # alone, its cheapest path. Only models that belong to an account are asked
+        # for with one.
         if account_sid is not None and found.account_sid != account_sid:  # type: ignore[union-attr]
             raise NotFound()
-        for name, value in where.items():
-            if getattr(found, name) != value:
-                raise NotFound()
         return found

@@ -89,8 +89,8 @@ class SqlTx:
         """How many rows the statement `cursor` ran changed (DB-API's rowcount)."""
         return int(cursor.rowcount)
 
-    def _lookup(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        """Every row of `sql`, a statement that reads at most one (a lookup by SID)."""
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Every row `sql` reads, the statement ended."""
         return self._conn.execute(sql, params).fetchall()  # type: ignore[no-any-return]
 
     # -- statement building ---------------------------------------------------
@@ -152,9 +152,7 @@ class SqlTx:
     ) -> list[M]:
         clause, params = self._where(where)
         sql = self._statement("select", model, clause, tail)
-        return [
-            from_row(model, row) for row in self._conn.execute(sql, [*params, *extra]).fetchall()
-        ]
+        return [from_row(model, row) for row in self._rows(sql, [*params, *extra])]
 
     def insert(self, obj: Model) -> None:
         self._conn.execute(self._statement("insert", type(obj)), to_row(obj))
@@ -169,7 +167,7 @@ class SqlTx:
 
     def get(self, model: type[M], sid: str, **where: Any) -> M | None:
         if not where:
-            found = self._lookup(self.dialect.select_by_sid[model], (sid,))
+            found = self._rows(self.dialect.select_by_sid[model], (sid,))
             return SID_ROW_READERS[model](sid, found[0]) if found else None
         rows = self._select(model, {"sid": sid, **where}, "LIMIT 1")
         return rows[0] if rows else None
