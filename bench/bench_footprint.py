@@ -48,6 +48,9 @@ from synthetic import cpu_seconds, dotted, heartbeat, random_prefix  # noqa: E40
 ACCOUNT = "AC" + "0" * 31 + "1"
 TOKEN = "sipmap-bench-token-0123456789abcdef"
 T0 = 1_767_225_600
+# The live writes' addresses (100.x.y.z/32): no generated mapping may be in this /8, or
+# a write could land on a network already mapped to another domain (a Conflict).
+WRITES_OCTET = 100
 
 
 # -- the database -------------------------------------------------------------------------
@@ -63,6 +66,8 @@ def make_db(path: Path, size: int, seed: int = 1) -> None:
     parents: list[tuple[int, int]] = []
     while len(seen) < size:
         prefix = random_prefix(rng, parents)
+        if prefix[0] >> 24 == WRITES_OCTET:  # prefixes are /16 or longer: inside it
+            continue
         if prefix not in seen:
             seen[prefix] = None
             if prefix[1] < 32 and len(parents) < 5000:
@@ -230,7 +235,7 @@ async def _gaps(db: str, writes: int) -> dict[str, Any]:
 
     async def write_many() -> None:
         for i in range(writes):
-            ip = dotted((100 << 24) + (os.getpid() % 256 << 16) + i)  # 100.0.0.0/8 is unused
+            ip = dotted((WRITES_OCTET << 24) + (os.getpid() % 256 << 16) + i)
             record = await service.voice.create_ip_record(ACCOUNT, ip, 32, None)
             await service.voice.create_mapping(ACCOUNT, record.sid, domain)
             made.append(record.sid)
@@ -305,7 +310,8 @@ def main() -> None:
     results: dict[tuple[str, int], dict[str, list[float]]] = {}
     notes: list[str] = []
     for size in [int(s) for s in args.sizes.split(",")]:
-        db = folder / f"mappings-{size}.db"
+        # v2: none in WRITES_OCTET's /8 (a file made before that is not reused)
+        db = folder / f"mappings-{size}-v2.db"
         if not db.exists():
             start = time.perf_counter()
             make_db(db, size)
