@@ -147,9 +147,16 @@ def test_a_long_scan_is_not_cut_while_each_of_its_fetches_is_in_time(
         return sids
 
     async def run(url: str) -> None:
+        # The rows go in through a store with the default timeout: the scans are what
+        # this test bounds, and a first write (its connection, its commit) once took
+        # over 0.5 s on a busy machine.
+        seeding = PostgresStore(url)
+        try:
+            await seeding.write(insert_all(TOP, *records))
+        finally:
+            await seeding.close()
         store = PostgresStore(url, timeout=timeout)
         try:
-            await store.write(insert_all(TOP, *records))
             loaded: list[str] = []
 
             def rebuild(tx: Tx) -> Callable[[], None]:
