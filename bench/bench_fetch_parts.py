@@ -14,9 +14,9 @@ order reversed every other round):
 - a ready reply: routing, credentials, the tenant's share and the response, with a
   handler that returns a reply made beforehand;
 - render only: a handler that renders a row it already holds;
-- service only: a handler that asks the service for the row (cached, or every SID in a
-  random order: mostly misses) and returns the ready reply;
-- the real fetch, cached and mostly missing.
+- service only: a handler that asks the service for the row (one cached row, or SIDs
+  never asked for before: every one a miss) and returns the ready reply;
+- the real fetch, cached and missing.
 
     python bench/bench_fetch_parts.py [--rounds 5] [--requests 8000] [--records 100000]
 """
@@ -90,7 +90,7 @@ async def measure(db: Path, sids: list[str], rounds: int, requests: int) -> dict
     store = SqliteStore(db)
     service = open_service(store)
     await service.accounts.ensure_bootstrap(ACCOUNT_SID, AUTH_TOKEN)
-    # The app as create_app makes it, with one route whose handler each scenario sets
+    # An App with create_app's limits but one route, whose handler each scenario sets
     # (routing costs the same: a template ending in its parameter is one dict lookup).
     route: dict[str, Handler] = {}
     tenants = TenantLimits(MAX_CONCURRENT, MAX_CONCURRENT * MAX_BODY_BYTES)

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from msgspec import Struct
+from msgspec.structs import asdict
 
 from ..core.events import Event
 from ..core.models import (
@@ -69,7 +70,7 @@ class Recognition(Struct, frozen=True, gc=False):
     network: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__struct_fields__}
+        return asdict(self)
 
 
 class Recognizer:
